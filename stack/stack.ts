@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_TOPICS } from '../shared/topics';
+import { ensureTopics, startKafka, waitForKafka } from './kafka';
+import type { ManagedProcess } from './managed-process';
+import { startMinio, waitForS3Site, type S3SiteEndpoint } from './minio';
+import { ensureSearchAttributes, startTemporal, waitForTemporal, type TemporalEndpoint } from './temporal';
+
+export type { S3SiteEndpoint, TemporalEndpoint };
+
+/** Where everything the engine talks to can be reached. Written to <stateDir>/stack.json. */
+export interface StackInfo {
+  temporal: TemporalEndpoint;
+  kafka: { brokers: string[] };
+  topics: typeof DEFAULT_TOPICS;
+  sites: { source: S3SiteEndpoint; target: S3SiteEndpoint };
+  stateDir: string;
+  logDir: string;
+}
+
+export interface StackOptions {
+  stateDir: string;
+  /** 'default': well-known ports (7233, 8233, 9092, 9000, 9100) when free; 'free': any free ports. */
+  ports: 'default' | 'free';
+  log?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningStack {
+  info: StackInfo;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, kafka: 9092, source: 9000, target: 9100 };
+
+// Local-only credentials of the stack's MinIO sites (never used outside loopback).
+export const LOCAL_SITE_CREDENTIALS = {
+  source: { accessKeyId: 'crr-source-admin', secretAccessKey: 'crr-source-secret-key' },
+  target: { accessKeyId: 'crr-target-admin', secretAccessKey: 'crr-target-secret-key' },
+};
+
+function externalSite(name: 'source' | 'target', env: NodeJS.ProcessEnv): S3SiteEndpoint | undefined {
+  const prefix = `CRR_${name.toUpperCase()}`;
+  const endpoint = env[`${prefix}_ENDPOINT`];
+  if (!endpoint) return undefined;
+  const accessKeyId = env[`${prefix}_ACCESS_KEY_ID`];
+  const secretAccessKey = env[`${prefix}_SECRET_ACCESS_KEY`];
+  if (!accessKeyId || !secretAccessKey) {
+    throw new Error(
+      `${prefix}_ENDPOINT is set: also set ${prefix}_ACCESS_KEY_ID and ${prefix}_SECRET_ACCESS_KEY`,
+    );
+  }
+  return { name, endpoint, region: env[`${prefix}_REGION`] ?? 'us-east-1', accessKeyId, secretAccessKey };
+}
+
+/**
+ * Starts (or, where the environment points at existing servers, checks) Temporal, Kafka and
+ * the two S3 sites. Servers we start are stopped by `stop()`; servers we were pointed at
+ * are only checked for readiness.
+ */
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => undefined);
+  const stateDir = path.resolve(options.stateDir);
+  const dataDir = path.join(stateDir, 'data');
+  const logDir = path.join(stateDir, 'logs');
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.mkdirSync(logDir, { recursive: true });
+  const port = (p: number) => (options.ports === 'default' ? p : undefined);
+  const started: ManagedProcess[] = [];
+  const stop = async () => {
+    await Promise.all(started.reverse().map((p) => p.stop()));
+  };
+
+  try {
+    const temporalPromise = (async (): Promise<TemporalEndpoint> => {
+      if (env.TEMPORAL_ADDRESS) {
+        const endpoint = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE ?? 'default' };
+        await waitForTemporal(endpoint, 30_000);
+        await ensureSearchAttributes(endpoint);
+        return endpoint;
+      }
+      const t = await startTemporal({
+        dataDir,
+        logDir,
+        grpcPort: port(DEFAULT_PORTS.temporal),
+        uiPort: port(DEFAULT_PORTS.temporalUi),
+        log,
+      });
+      started.push(t.process);
+      return t.endpoint;
+    })();
+    const kafkaPromise = (async (): Promise<string[]> => {
+      if (env.KAFKA_BROKERS) {
+        const brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim());
+        await waitForKafka(brokers, 30_000);
+        return brokers;
+      }
+      const k = await startKafka({ dataDir, logDir, port: port(DEFAULT_PORTS.kafka), log });
+      started.push(k.process);
+      return k.brokers;
+    })();
+    // Settle both before failing so that a half-started stack is still stopped below.
+    const [temporalResult, kafkaResult] = await Promise.allSettled([temporalPromise, kafkaPromise]);
+    if (temporalResult.status === 'rejected') throw temporalResult.reason;
+    if (kafkaResult.status === 'rejected') throw kafkaResult.reason;
+    const brokers = kafkaResult.value;
+    await ensureTopics(brokers);
+
+    const site = async (name: 'source' | 'target', preferredPort: number): Promise<S3SiteEndpoint> => {
+      const external = externalSite(name, env);
+      if (external) {
+        await waitForS3Site(external.endpoint, 30_000);
+        return external;
+      }
+      const m = await startMinio({
+        name,
+        dataDir,
+        logDir,
+        port: port(preferredPort),
+        ...LOCAL_SITE_CREDENTIALS[name],
+        journal: name === 'source' ? { brokers, topic: DEFAULT_TOPICS.journal } : undefined,
+        log,
+      });
+      started.push(m.process);
+      return m.site;
+    };
+    const [sourceResult, targetResult] = await Promise.allSettled([
+      site('source', DEFAULT_PORTS.source),
+      site('target', DEFAULT_PORTS.target),
+    ]);
+    if (sourceResult.status === 'rejected') throw sourceResult.reason;
+    if (targetResult.status === 'rejected') throw targetResult.reason;
+
+    const info: StackInfo = {
+      temporal: temporalResult.value,
+      kafka: { brokers },
+      topics: DEFAULT_TOPICS,
+      sites: { source: sourceResult.value, target: targetResult.value },
+      stateDir,
+      logDir,
+    };
+    fs.writeFileSync(path.join(stateDir, 'stack.json'), JSON.stringify(info, null, 2), { mode: 0o600 });
+    return { info, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
