@@ -4,6 +4,10 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**'] },
   js.configs.recommended,
+  {
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', __dirname: 'readonly' } },
+  },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -16,7 +20,24 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['fs', 'node:*', 'crypto', 'http', 'https', '@aws-sdk/*', 'kafkajs', '../activities/*'] },
+        {
+          patterns: [
+            {
+              group: [
+                'fs',
+                'node:*',
+                'crypto',
+                'http',
+                'https',
+                '@aws-sdk/*',
+                'kafkajs',
+                '../activities',
+                '../activities/*',
+              ],
+              allowTypeImports: true,
+            },
+          ],
+        },
       ],
     },
   },

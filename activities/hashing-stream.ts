@@ -1,0 +1,43 @@
+import { createHash } from 'node:crypto';
+import { Transform, pipeline, type Readable } from 'node:stream';
+
+/** Passes bytes through unchanged while computing their MD5 and count, for integrity checks. */
+export interface HashedStream {
+  stream: Readable;
+  md5Hex(): string;
+  md5Bytes(): Buffer;
+  bytes(): number;
+}
+
+export function hashingStream(source: Readable): HashedStream {
+  const hash = createHash('md5');
+  let count = 0;
+  let digest: Buffer | undefined;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      count += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  // pipeline destroys both sides on error, so a failed upload never leaks the source socket.
+  pipeline(source, tap, () => undefined);
+  const finalDigest = () => (digest ??= hash.digest());
+  return {
+    stream: tap,
+    md5Hex: () => finalDigest().toString('hex'),
+    md5Bytes: finalDigest,
+    bytes: () => count,
+  };
+}
+
+/** S3 ETags of single-part uploads are the content MD5; multipart ones end in -<parts>. */
+export function plainMd5Etag(etag: string | undefined): string | undefined {
+  const bare = etag?.replace(/"/g, '');
+  return bare && /^[0-9a-f]{32}$/i.test(bare) ? bare.toLowerCase() : undefined;
+}
+
+/** The ETag S3 computes for a multipart upload: MD5 of the parts' MD5s, dash, part count. */
+export function multipartEtag(partMd5s: Buffer[]): string {
+  return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
+}

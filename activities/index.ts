@@ -1,0 +1,77 @@
+import { Context } from '@temporalio/activity';
+import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
+import { copyObjectVersion } from './copy-object-version';
+import { replicateDeleteMarker } from './replicate-delete-marker';
+import { replicateObjectTags } from './replicate-object-tags';
+import type { ReplicationContext } from './replication-context';
+import { statusEvent, type StatusEvent } from './status-publisher';
+
+export type { ReplicationContext } from './replication-context';
+
+/**
+ * The replication activities, bound to the clients they use (dependency injection keeps
+ * them testable and lets one worker serve several sites).
+ */
+export function createReplicationActivities(ctx: ReplicationContext) {
+  // The status topic is for observers; Temporal holds the authoritative status, so a Kafka
+  // hiccup is logged but never fails or delays a replication.
+  const publish = async (events: StatusEvent[]) => {
+    try {
+      await ctx.status.publish(events);
+    } catch (err) {
+      ctx.logger.warn({ err, events: events.length }, 'could not publish replication status');
+    }
+  };
+
+  const tracked = async (task: ReplicationTask, work: () => Promise<ReplicationOutcome>) => {
+    const attempt = Context.current().info.attempt;
+    const log = ctx.logger.child({
+      bucket: task.entry.bucket,
+      key: task.entry.key,
+      versionId: task.entry.versionId,
+      site: task.target.site,
+      operation: task.entry.operation,
+      attempt,
+    });
+    const processing = publish([statusEvent(task, 'PROCESSING', { attempt })]);
+    const started = Date.now();
+    try {
+      const outcome = await work();
+      await processing;
+      await publish([
+        statusEvent(task, 'COMPLETED', {
+          attempt,
+          detail: outcome.detail,
+          targetVersionId: outcome.targetVersionId,
+        }),
+      ]);
+      log.info({ ms: Date.now() - started, bytes: outcome.bytes, detail: outcome.detail }, 'replicated');
+      return outcome;
+    } catch (err) {
+      await processing;
+      log.warn({ err: (err as Error).message, ms: Date.now() - started }, 'replication attempt failed');
+      throw err;
+    }
+  };
+
+  return {
+    async copyObjectVersion(task: ReplicationTask): Promise<ReplicationOutcome> {
+      return tracked(task, () => copyObjectVersion(ctx, task));
+    },
+    async replicateObjectTags(
+      task: ReplicationTask,
+      knownTargetVersionId?: string,
+    ): Promise<ReplicationOutcome> {
+      return tracked(task, () => replicateObjectTags(ctx, task, knownTargetVersionId));
+    },
+    async replicateDeleteMarker(task: ReplicationTask): Promise<ReplicationOutcome> {
+      return tracked(task, () => replicateDeleteMarker(ctx, task));
+    },
+    /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
+    async publishReplicationStatus(events: StatusEvent[]): Promise<void> {
+      await publish(events);
+    },
+  };
+}
+
+export type ReplicationActivities = ReturnType<typeof createReplicationActivities>;

@@ -1,0 +1,43 @@
+import http from 'node:http';
+import https from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+
+export interface S3SiteConnection {
+  endpoint: string;
+  region: string;
+  forcePathStyle: boolean;
+  credentials: AwsCredentialIdentityProvider | { accessKeyId: string; secretAccessKey: string };
+}
+
+/** One S3 client per site, each with a keep-alive socket pool sized for the worker's concurrency. */
+export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets, keepAliveMsecs: 10_000 };
+  return new S3Client({
+    endpoint: site.endpoint,
+    region: site.region,
+    forcePathStyle: site.forcePathStyle,
+    credentials: site.credentials,
+    // The engine verifies integrity itself (Content-MD5 and ETags); the SDK's default CRC32
+    // trailers would force chunked uploads that some S3-compatible servers refuse.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1, // Temporal owns retries, with backoff and visibility.
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      connectionTimeout: 5_000,
+      requestTimeout: 120_000,
+    }),
+  });
+}
+
+/** The S3 clients of every site the worker talks to, by site name. */
+export type SiteClients = ReadonlyMap<string, S3Client>;
+
+export function clientFor(clients: SiteClients, site: string): S3Client {
+  const client = clients.get(site);
+  if (!client) throw new Error(`no S3 client for site "${site}": is it in the config's sites?`);
+  return client;
+}

@@ -1,0 +1,57 @@
+import type { Producer } from 'kafkajs';
+import type { ReplicationStatus, ReplicationTask } from '../shared/replication-task';
+
+/** One status change of one version at one destination, as published on the status topic. */
+export interface StatusEvent {
+  bucket: string;
+  key: string;
+  versionId: string;
+  operation: string;
+  site: string;
+  targetBucket: string;
+  status: ReplicationStatus;
+  attempt?: number;
+  reason?: string;
+  detail?: string;
+  targetVersionId?: string;
+  at: string;
+}
+
+export interface StatusPublisher {
+  publish(events: StatusEvent[]): Promise<void>;
+}
+
+/** Publishes to the replication-status Kafka topic, keyed like the journal so a key's events stay ordered. */
+export function kafkaStatusPublisher(producer: Producer, topic: string): StatusPublisher {
+  return {
+    async publish(events) {
+      if (events.length === 0) return;
+      await producer.send({
+        topic,
+        acks: 1,
+        messages: events.map((event) => ({
+          key: `${event.site}/${event.bucket}/${event.key}`,
+          value: JSON.stringify(event),
+        })),
+      });
+    },
+  };
+}
+
+export function statusEvent(
+  task: ReplicationTask,
+  status: ReplicationStatus,
+  extra: Partial<StatusEvent> = {},
+): StatusEvent {
+  return {
+    bucket: task.entry.bucket,
+    key: task.entry.key,
+    versionId: task.entry.versionId,
+    operation: task.entry.operation,
+    site: task.target.site,
+    targetBucket: task.target.bucket,
+    status,
+    at: new Date().toISOString(),
+    ...extra,
+  };
+}

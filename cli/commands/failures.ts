@@ -1,0 +1,67 @@
+import type { Client } from '@temporalio/client';
+import { replicationStateQuery, retryFailedSignal } from '../../shared/workflow-contract';
+
+export interface FailedReplication {
+  workflowId: string;
+  bucket: string;
+  key: string;
+  site: string;
+  failed: Array<{ versionId: string; operation: string; reason?: string; finishedAt?: string }>;
+}
+
+function failedQuery(filters: { site?: string; bucket?: string; key?: string }): string {
+  const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return [
+    `CrrStatus = 'FAILED'`,
+    `ExecutionStatus = 'Running'`,
+    filters.site && `CrrSite = ${quote(filters.site)}`,
+    filters.bucket && `CrrBucket = ${quote(filters.bucket)}`,
+    filters.key && `CrrKey = ${quote(filters.key)}`,
+  ]
+    .filter(Boolean)
+    .join(' AND ');
+}
+
+/** Every key with a FAILED version (its workflow stays open until retried), page by page. */
+export async function listFailed(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+  limit = 1000,
+): Promise<FailedReplication[]> {
+  const found: FailedReplication[] = [];
+  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
+    const attrs = run.typedSearchAttributes;
+    const get = (name: string) =>
+      attrs.getAll().find((p) => p.key.name === name)?.value as string | undefined;
+    const state = await client.workflow.getHandle(run.workflowId).query(replicationStateQuery);
+    found.push({
+      workflowId: run.workflowId,
+      bucket: get('CrrBucket') ?? '?',
+      key: get('CrrKey') ?? '?',
+      site: get('CrrSite') ?? '?',
+      failed: state.versions
+        .filter((v) => v.status === 'FAILED')
+        .map((v) => ({
+          versionId: v.versionId,
+          operation: v.operation,
+          reason: v.reason,
+          finishedAt: v.finishedAt,
+        })),
+    });
+    if (found.length >= limit) break;
+  }
+  return found;
+}
+
+/** Sends every FAILED version of the matching keys back to their workflows' queues. */
+export async function retryFailed(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+): Promise<number> {
+  let count = 0;
+  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
+    await client.workflow.getHandle(run.workflowId).signal(retryFailedSignal);
+    count++;
+  }
+  return count;
+}

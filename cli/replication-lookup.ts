@@ -1,0 +1,76 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { EngineConfig } from '../config/engine-config';
+import type { VersionStatus } from '../shared/replication-task';
+import { replicationStateQuery, type ReplicateKeyResult } from '../shared/workflow-contract';
+import { replicationWorkflowId } from '../shared/workflow-id';
+
+export interface SiteReplication {
+  site: string;
+  workflowId: string;
+  /** Temporal's view of the latest run: RUNNING, COMPLETED, ... or NOT_FOUND. */
+  runStatus: string;
+  versions: VersionStatus[];
+}
+
+/** Sites the bucket's rules can send to (rule filters aside): where to look for a key's status. */
+export function sitesOfBucket(config: EngineConfig, bucket: string): string[] {
+  const sites = Object.keys(config.sites).filter((s) => s !== config.sourceSite);
+  return config.replication[bucket] ? sites : [];
+}
+
+async function versionsOfRun(
+  client: Client,
+  workflowId: string,
+  runId: string | undefined,
+  running: boolean,
+) {
+  const handle = client.workflow.getHandle(workflowId, runId);
+  if (running) return (await handle.query(replicationStateQuery)).versions;
+  const result = (await handle.result()) as ReplicateKeyResult;
+  return result.versions;
+}
+
+/**
+ * Reads a key's replication status at one site from Temporal: the open run's state, or
+ * the results of finished runs (newest first) until `versionId` is found.
+ */
+export async function lookupReplication(
+  client: Client,
+  site: string,
+  bucket: string,
+  key: string,
+  versionId?: string,
+  maxRuns = 20,
+): Promise<SiteReplication> {
+  const workflowId = replicationWorkflowId(site, bucket, key);
+  let description;
+  try {
+    description = await client.workflow.getHandle(workflowId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      return { site, workflowId, runStatus: 'NOT_FOUND', versions: [] };
+    throw err;
+  }
+  const runStatus = description.status.name;
+  const versions: VersionStatus[] = [];
+  if (runStatus === 'RUNNING' || runStatus === 'COMPLETED') {
+    versions.push(...(await versionsOfRun(client, workflowId, description.runId, runStatus === 'RUNNING')));
+  }
+  if (versionId && !versions.some((v) => v.versionId === versionId)) {
+    let runs = 0;
+    for await (const run of client.workflow.list({
+      query: `WorkflowId = '${workflowId.replace(/'/g, "\\'")}'`,
+    })) {
+      if (run.runId === description.runId || run.status.name !== 'COMPLETED') continue;
+      const older = await versionsOfRun(client, workflowId, run.runId, false);
+      versions.push(...older);
+      if (older.some((v) => v.versionId === versionId) || ++runs >= maxRuns) break;
+    }
+  }
+  return {
+    site,
+    workflowId,
+    runStatus,
+    versions: versionId ? versions.filter((v) => v.versionId === versionId) : versions,
+  };
+}

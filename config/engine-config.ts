@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_TOPICS } from '../shared/topics';
+import { ReplicationConfigurationSchema, type ReplicationRule } from './replication-configuration';
+import { selectDestinations, type ReplicationDestination } from './rule-matching';
+
+export type { ReplicationDestination };
+
+const MiB = 1024 * 1024;
+
+const SiteSchema = z
+  .object({
+    endpoint: z.string().url('must be a URL like http://127.0.0.1:9000'),
+    region: z.string().default('us-east-1'),
+    forcePathStyle: z.boolean().default(true),
+    profile: z.string().min(1).optional(),
+  })
+  .passthrough()
+  .superRefine((site, ctx) => {
+    for (const secret of ['accessKeyId', 'secretAccessKey', 'sessionToken']) {
+      if (secret in site) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [secret],
+          message:
+            'secrets are never stored in the config: use "profile" (shared credentials file) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+        });
+      }
+    }
+  });
+
+const EngineConfigSchema = z
+  .object({
+    sourceSite: z.string().min(1),
+    sites: z.record(z.string(), SiteSchema),
+    defaultDestinationSite: z.string().optional(),
+    kafka: z
+      .object({
+        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+        clientId: z.string().default('crr'),
+        journalTopic: z.string().default(DEFAULT_TOPICS.journal),
+        deadLetterTopic: z.string().default(DEFAULT_TOPICS.deadLetter),
+        statusTopic: z.string().default(DEFAULT_TOPICS.status),
+        consumerGroup: z.string().default('crr-populator'),
+      })
+      .prefault({}),
+    temporal: z
+      .object({
+        address: z.string().default('127.0.0.1:7233'),
+        namespace: z.string().default('default'),
+        taskQueuePrefix: z.string().default('crr'),
+      })
+      .prefault({}),
+    replication: z.record(z.string(), ReplicationConfigurationSchema).default({}),
+    worker: z
+      .object({
+        maxConcurrentActivities: z.number().int().min(1).default(32),
+        maxConcurrentWorkflowTasks: z.number().int().min(2).default(16),
+        maxCachedWorkflows: z.number().int().min(0).default(1000),
+        multipartThresholdBytes: z
+          .number()
+          .int()
+          .default(64 * MiB),
+        partSizeBytes: z
+          .number()
+          .int()
+          .min(5 * MiB, 'must be at least 5 MiB (the S3 minimum part size)')
+          .default(16 * MiB),
+        partConcurrency: z.number().int().min(1).max(64).default(4),
+        maxAttempts: z.number().int().min(1).default(20),
+        initialRetryIntervalMs: z.number().int().min(1).default(1000),
+        maxRetryIntervalMs: z.number().int().min(1).default(60_000),
+        continueAsNewAfterVersions: z.number().int().min(1).default(200),
+        shutdownGraceMs: z.number().int().min(0).default(30_000),
+      })
+      .prefault({})
+      .refine((w) => w.multipartThresholdBytes >= w.partSizeBytes, {
+        message: 'multipartThresholdBytes must be at least partSizeBytes',
+        path: ['multipartThresholdBytes'],
+      }),
+    populator: z.object({ signalConcurrency: z.number().int().min(1).default(64) }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (!(config.sourceSite in config.sites)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sourceSite'],
+        message: `"${config.sourceSite}" is not one of the sites`,
+      });
+    }
+    if (config.defaultDestinationSite !== undefined && !(config.defaultDestinationSite in config.sites)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultDestinationSite'],
+        message: `"${config.defaultDestinationSite}" is not one of the sites`,
+      });
+    }
+    for (const [bucket, replication] of Object.entries(config.replication)) {
+      replication.Rules.forEach((rule, i) => {
+        const sites = namedSites(config.sites, rule);
+        if (sites.length === 0 && config.defaultDestinationSite === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['replication', bucket, 'Rules', i, 'Destination', 'StorageClass'],
+            message: 'name a configured site here, or set defaultDestinationSite',
+          });
+        }
+        const resolved = sites.length > 0 ? sites : [config.defaultDestinationSite];
+        if (resolved.includes(config.sourceSite) && rule.Destination.Bucket === `arn:aws:s3:::${bucket}`) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['replication', bucket, 'Rules', i, 'Destination'],
+            message: 'a bucket cannot replicate to itself',
+          });
+        }
+      });
+    }
+  });
+
+export type EngineConfig = z.infer<typeof EngineConfigSchema>;
+export type SiteConfig = EngineConfig['sites'][string];
+
+/** Lists every problem as `<field path>: <problem>`, one per line. */
+export class ConfigError extends Error {}
+
+function namedSites(sites: Record<string, unknown>, rule: ReplicationRule): string[] {
+  const named = rule.Destination.StorageClass?.split(',').map((s) => s.trim()) ?? [];
+  return named.length > 0 && named.every((s) => s in sites) ? named : [];
+}
+
+export function parseEngineConfig(json: unknown, env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const result = EngineConfigSchema.safeParse(json);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid engine config:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  if (env.TEMPORAL_ADDRESS) config.temporal.address = env.TEMPORAL_ADDRESS;
+  if (env.TEMPORAL_NAMESPACE) config.temporal.namespace = env.TEMPORAL_NAMESPACE;
+  if (env.KAFKA_BROKERS) config.kafka.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim());
+  return config;
+}
+
+export function loadEngineConfig(file: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  if (!fs.existsSync(file)) {
+    throw new ConfigError(`config file ${file} not found; run \`replication setup\` or set CRR_CONFIG`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return parseEngineConfig(json, env);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Atomic: a reader never sees a half-written file. */
+export function saveEngineConfig(file: string, config: unknown): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.CRR_CONFIG ?? 'crr.config.json');
+}
+
+export function siteOfRule(config: EngineConfig, rule: ReplicationRule): string[] {
+  const named = namedSites(config.sites, rule);
+  return named.length > 0 ? named : config.defaultDestinationSite ? [config.defaultDestinationSite] : [];
+}
+
+export function destinationsFor(
+  config: EngineConfig,
+  bucket: string,
+  object: { key: string; tags?: Record<string, string> },
+): ReplicationDestination[] {
+  const replication = config.replication[bucket];
+  if (!replication) return [];
+  return selectDestinations(replication, object, (rule) => siteOfRule(config, rule));
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import type { DecodeResult } from '../../shared/journal-entry';
+import type { JournalDecoder } from './journal-decoder';
+import { entryFromObjectMetadata, ObjectMetadataSchema } from './object-metadata';
+
+const TimestampSchema = z.union([
+  z.object({ $timestamp: z.object({ t: z.number(), i: z.number() }) }),
+  z.object({ t: z.number(), i: z.number() }),
+  z.number(),
+]);
+
+const ChangeSchema = z
+  .object({
+    ns: z.object({ db: z.string().optional(), coll: z.string().min(1) }),
+    documentKey: z.object({ _id: z.string() }),
+    operationType: z.enum(['insert', 'replace', 'update', 'delete']),
+    clusterTime: TimestampSchema.optional(),
+    fullDocument: z.object({ value: z.unknown().optional() }).passthrough().nullable().optional(),
+    updateDescription: z
+      .object({ updatedFields: z.record(z.string(), z.unknown()).optional() })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+
+/** Kafka Connect may publish the document itself, a JSON string of it, or a {schema, payload} envelope. */
+export function unwrapChangeDocument(doc: unknown): unknown {
+  let current = doc;
+  for (let depth = 0; depth < 3; depth++) {
+    if (typeof current === 'string') {
+      try {
+        current = JSON.parse(current);
+        continue;
+      } catch {
+        return current;
+      }
+    }
+    if (typeof current === 'object' && current !== null && 'payload' in current && 'schema' in current) {
+      current = (current as { payload: unknown }).payload;
+      continue;
+    }
+    return current;
+  }
+  return current;
+}
+
+function clusterSequence(ts: z.infer<typeof TimestampSchema> | undefined): {
+  sequence?: string;
+  time?: string;
+} {
+  if (ts === undefined) return {};
+  const { t, i } = typeof ts === 'number' ? { t: ts, i: 0 } : '$timestamp' in ts ? ts.$timestamp : ts;
+  return { sequence: ((BigInt(t) << 32n) + BigInt(i)).toString(), time: new Date(t * 1000).toISOString() };
+}
+
+/** MongoDB change-stream documents of a Zenko metadata store, published by Kafka Connect. */
+export const changeStreamDecoder: JournalDecoder = {
+  format: 'change-stream',
+  matches(doc) {
+    const d = unwrapChangeDocument(doc);
+    return typeof d === 'object' && d !== null && ('operationType' in d || ('ns' in d && 'documentKey' in d));
+  },
+  decode(doc): DecodeResult {
+    const parsed = ChangeSchema.safeParse(unwrapChangeDocument(doc));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return { ok: false, reason: `change-stream document: ${issue.path.join('.')}: ${issue.message}` };
+    }
+    const change = parsed.data;
+    const bucket = change.ns.coll;
+    if (bucket.startsWith('__')) return { ok: true, entries: [] }; // internal collections
+    const { sequence, time } = clusterSequence(change.clusterTime);
+    const rawValue =
+      change.operationType === 'update'
+        ? (change.updateDescription?.updatedFields?.value ?? change.fullDocument?.value)
+        : change.fullDocument?.value;
+    if (change.operationType !== 'delete' && rawValue === undefined) {
+      return {
+        ok: false,
+        reason: `change-stream ${change.operationType} on ${bucket}: no object metadata (fullDocument.value)`,
+      };
+    }
+    const metadata = ObjectMetadataSchema.safeParse(rawValue ?? {});
+    if (!metadata.success) {
+      const issue = metadata.error.issues[0]!;
+      return {
+        ok: false,
+        reason: `change-stream document on ${bucket}: metadata ${issue.path.join('.')}: ${issue.message}`,
+      };
+    }
+    const result = entryFromObjectMetadata({
+      bucket,
+      metadataKey: change.documentKey._id,
+      metadata: metadata.data,
+      deleted: change.operationType === 'delete',
+      format: 'change-stream',
+      fallbackTime: time,
+      sequence,
+    });
+    if (result.error) return { ok: false, reason: `change-stream document on ${bucket}: ${result.error}` };
+    return { ok: true, entries: result.entry ? [result.entry] : [] };
+  },
+};

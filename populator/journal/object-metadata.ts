@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import type { JournalEntry, JournalOperation } from '../../shared/journal-entry';
+
+/** Object metadata as Backbeat's metadata log and Zenko's MongoDB store keep it. */
+export const ObjectMetadataSchema = z
+  .object({
+    'content-length': z.number().nonnegative().optional(),
+    'content-md5': z.string().optional(),
+    'content-type': z.string().optional(),
+    'last-modified': z.string().optional(),
+    key: z.string().optional(),
+    versionId: z.string().optional(),
+    isDeleteMarker: z.boolean().optional(),
+    tags: z.record(z.string(), z.string()).optional(),
+    replicationInfo: z
+      .object({
+        status: z.string().default(''),
+        backends: z.array(z.object({ site: z.string() }).passthrough()).default([]),
+        content: z.array(z.string()).default([]),
+        destination: z.string().optional(),
+        storageClass: z.string().optional(),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+
+export type ObjectMetadata = z.infer<typeof ObjectMetadataSchema>;
+
+const VERSION_SEPARATOR = '\u0000';
+
+/** `<object key>\0<version id>` is a versioned key; without the separator it is the master key. */
+export function splitMetadataKey(metadataKey: string): { key: string; versionId?: string } {
+  const at = metadataKey.indexOf(VERSION_SEPARATOR);
+  return at < 0
+    ? { key: metadataKey }
+    : { key: metadataKey.slice(0, at), versionId: metadataKey.slice(at + 1) };
+}
+
+export function eventTimeNs(iso: string): string {
+  return (BigInt(new Date(iso).getTime()) * 1_000_000n).toString();
+}
+
+/** Maps stored object metadata to a journal entry; `null` when the entry must be skipped. */
+export function entryFromObjectMetadata(args: {
+  bucket: string;
+  metadataKey: string;
+  metadata: ObjectMetadata;
+  deleted: boolean;
+  format: JournalEntry['format'];
+  fallbackTime?: string;
+  sequence?: string;
+}): { entry?: JournalEntry; error?: string } {
+  const { metadata } = args;
+  const fromKey = splitMetadataKey(args.metadataKey);
+  const key = metadata.key ?? fromKey.key;
+  const versionId = metadata.versionId ?? fromKey.versionId;
+  // Master keys mirror the latest version; only non-versioned objects replicate from them.
+  if (fromKey.versionId === undefined && metadata.versionId !== undefined && !args.deleted) return {};
+  const eventTime = metadata['last-modified'] ?? args.fallbackTime;
+  if (!eventTime || Number.isNaN(new Date(eventTime).getTime()))
+    return { error: 'object metadata has no valid last-modified time' };
+  const info = metadata.replicationInfo;
+  const content = (info?.content ?? []).filter(
+    (c): c is 'DATA' | 'METADATA' => c === 'DATA' || c === 'METADATA',
+  );
+  let operation: JournalOperation = 'put';
+  if (args.deleted) operation = 'delete-version';
+  else if (metadata.isDeleteMarker) operation = 'delete-marker';
+  else if (info && content.length > 0 && !content.includes('DATA')) operation = 'metadata';
+  const userMetadata = Object.fromEntries(
+    Object.entries(metadata)
+      .filter(([name, value]) => name.toLowerCase().startsWith('x-amz-meta-') && typeof value === 'string')
+      .map(([name, value]) => [name.slice('x-amz-meta-'.length).toLowerCase(), value as string]),
+  );
+  const sites = info
+    ? info.backends.length > 0
+      ? info.backends.map((b) => b.site)
+      : (info.storageClass?.split(',') ?? [])
+    : [];
+  return {
+    entry: {
+      bucket: args.bucket,
+      key,
+      versionId: versionId ?? 'null',
+      operation,
+      size: operation === 'put' ? (metadata['content-length'] ?? 0) : 0,
+      etag: metadata['content-md5']?.replace(/"/g, ''),
+      eventTime: new Date(eventTime).toISOString(),
+      sequence: args.sequence ?? eventTimeNs(eventTime),
+      contentType: metadata['content-type'],
+      userMetadata: Object.keys(userMetadata).length > 0 ? userMetadata : undefined,
+      tags: metadata.tags,
+      isReplica:
+        info?.status === 'REPLICA' || userMetadata['scal-replication-status']?.toUpperCase() === 'REPLICA',
+      replication: info
+        ? {
+            status: info.status,
+            sites,
+            content,
+            destination: info.destination,
+            storageClass: info.storageClass,
+          }
+        : undefined,
+      format: args.format,
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Populator process: consumes the metadata journal from Kafka and signal-starts the
+ * replication workflows. SIGTERM or SIGINT stops after the current chunk; what was not
+ * committed is consumed again on restart (duplicates are dropped by the workflows).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { Command } from 'commander';
+import { Kafka, logLevel } from 'kafkajs';
+import { clientFor } from '../activities/s3-clients';
+import { kafkaStatusPublisher } from '../activities/status-publisher';
+import { defaultConfigPath, loadEngineConfig } from '../config/engine-config';
+import { createLogger } from '../shared/logger';
+import { createSiteClients } from '../workers/site-clients';
+import { createPopulator } from './populator';
+
+async function main(): Promise<void> {
+  const program = new Command('crr-populator')
+    .description('Consume the metadata journal and start replication workflows')
+    .option('-c, --config <path>', 'engine config file (default: $CRR_CONFIG or ./crr.config.json)')
+    .parse();
+  const opts = program.opts<{ config?: string }>();
+  const logger = createLogger('populator');
+  const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
+  const kafka = new Kafka({
+    clientId: `${config.kafka.clientId}-populator`,
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.WARN,
+  });
+  // A lazy connection lets the populator start (and wait) while Temporal is still down.
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const producer = kafka.producer();
+  const clients = createSiteClients(config);
+  const populator = createPopulator({
+    config,
+    consumer: kafka.consumer({ groupId: config.kafka.consumerGroup }),
+    producer,
+    temporal,
+    source: clientFor(clients, config.sourceSite),
+    status: kafkaStatusPublisher(producer, config.kafka.statusTopic),
+    logger,
+  });
+  await populator.start();
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping populator');
+    await populator.stop();
+    await connection.close().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`crr-populator: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

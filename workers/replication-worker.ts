@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { createReplicationActivities } from '../activities';
+import { clientFor } from '../activities/s3-clients';
+import { kafkaStatusPublisher } from '../activities/status-publisher';
+import type { EngineConfig } from '../config/engine-config';
+import { taskQueueFor } from '../shared/workflow-contract';
+import { createSiteClients, destinationSites } from './site-clients';
+
+export interface ReplicationWorkerOptions {
+  config: EngineConfig;
+  logger: Logger;
+  /** Destination sites to serve; all of them by default (one task queue each). */
+  sites?: string[];
+}
+
+/** Pre-bundled workflow code (npm run build) when present; otherwise bundled at start-up. */
+function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = process.env.CRR_WORKFLOW_BUNDLE ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
+  if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: require.resolve('../workflows') };
+}
+
+export interface RunningReplicationWorker {
+  workers: Worker[];
+  /** Resolves when every worker has stopped (after shutdown() drained in-flight work). */
+  run(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function createReplicationWorker(
+  options: ReplicationWorkerOptions,
+): Promise<RunningReplicationWorker> {
+  const { config, logger } = options;
+  const sites = options.sites ?? destinationSites(config);
+  for (const site of sites) {
+    if (!(site in config.sites))
+      throw new Error(
+        `unknown destination site "${site}" (configured: ${Object.keys(config.sites).join(', ')})`,
+      );
+  }
+  const w = config.worker;
+  const clients = createSiteClients(config, w.maxConcurrentActivities * Math.max(1, w.partConcurrency));
+  const kafka = new Kafka({
+    clientId: `${config.kafka.clientId}-worker`,
+    brokers: config.kafka.brokers,
+    logLevel: logLevel.WARN,
+  });
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const activities = createReplicationActivities({
+    sourceSite: config.sourceSite,
+    source: clientFor(clients, config.sourceSite),
+    targetClient: (site) => clientFor(clients, site),
+    settings: {
+      multipartThresholdBytes: w.multipartThresholdBytes,
+      partSizeBytes: w.partSizeBytes,
+      partConcurrency: w.partConcurrency,
+    },
+    status: kafkaStatusPublisher(producer, config.kafka.statusTopic),
+    logger,
+  });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const workers = await Promise.all(
+    sites.map((site) =>
+      Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: taskQueueFor(config.temporal.taskQueuePrefix, site),
+        ...workflowSource(),
+        activities,
+        maxConcurrentActivityTaskExecutions: w.maxConcurrentActivities,
+        maxConcurrentWorkflowTaskExecutions: w.maxConcurrentWorkflowTasks,
+        maxCachedWorkflows: w.maxCachedWorkflows,
+        shutdownGraceTime: w.shutdownGraceMs,
+      }),
+    ),
+  );
+  logger.info(
+    { sites, taskQueues: sites.map((s) => taskQueueFor(config.temporal.taskQueuePrefix, s)) },
+    'worker ready',
+  );
+  let stopped: Promise<void> | undefined;
+  const run = async () => {
+    try {
+      await Promise.all(workers.map((worker) => worker.run()));
+    } finally {
+      await producer.disconnect().catch(() => undefined);
+      await connection.close().catch(() => undefined);
+      for (const client of clients.values()) client.destroy();
+    }
+  };
+  return {
+    workers,
+    run: () => (stopped ??= run()),
+    async shutdown() {
+      for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { replicateKeyWorkflow } from './replicate-key';
