@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { createReplicationActivities } from '../activities';
@@ -31,10 +31,29 @@ export interface RunningReplicationWorker {
   shutdown(): Promise<void>;
 }
 
+let runtimeInstalled = false;
+
+/** Routes the Temporal SDK's own logs through pino at warn level (once per process). */
+function installRuntime(logger: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
+        const log = level === 'ERROR' ? logger.error.bind(logger) : logger.warn.bind(logger);
+        log({ temporal: meta }, message);
+      }),
+    });
+  } catch {
+    // Already installed by the host process (tests create several workers).
+  }
+}
+
 export async function createReplicationWorker(
   options: ReplicationWorkerOptions,
 ): Promise<RunningReplicationWorker> {
   const { config, logger } = options;
+  installRuntime(logger);
   const sites = options.sites ?? destinationSites(config);
   for (const site of sites) {
     if (!(site in config.sites))

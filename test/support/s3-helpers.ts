@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+export async function md5Of(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<string> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+  const hash = createHash('md5');
+  for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+export async function headLatest(s3: S3Client, bucket: string, key: string) {
+  return s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+/** A key's versions, oldest first, with the source version each replica names. */
+export async function replicaHistory(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<Array<{ versionId: string; source?: string; isLatest: boolean }>> {
+  const versions: Array<{ VersionId?: string; IsLatest?: boolean; LastModified?: Date }> = [];
+  let KeyMarker: string | undefined;
+  let VersionIdMarker: string | undefined;
+  for (;;) {
+    const page = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker, VersionIdMarker }),
+    );
+    versions.push(...(page.Versions ?? []).filter((v) => v.Key === key));
+    if (!page.IsTruncated) break;
+    KeyMarker = page.NextKeyMarker;
+    VersionIdMarker = page.NextVersionIdMarker;
+  }
+  // Listings are newest first.
+  const oldestFirst = versions.reverse();
+  const out = [];
+  for (const v of oldestFirst) {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: v.VersionId }));
+    out.push({
+      versionId: v.VersionId!,
+      source: head.Metadata?.['scal-version-id'],
+      isLatest: v.IsLatest ?? false,
+    });
+  }
+  return out;
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
