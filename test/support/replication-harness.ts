@@ -129,7 +129,12 @@ export class ReplicationHarness {
     site: string,
     key: string,
     versionId: string,
-    options: { operation?: VersionStatus['operation']; timeoutMs?: number } = {},
+    options: {
+      operation?: VersionStatus['operation'];
+      timeoutMs?: number;
+      bucket?: string;
+      until?: (v: VersionStatus) => boolean;
+    } = {},
   ): Promise<VersionStatus> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     let last: VersionStatus | undefined;
@@ -138,7 +143,8 @@ export class ReplicationHarness {
         () => undefined,
       );
       last = r?.versions.filter((v) => !options.operation || v.operation === options.operation).at(-1);
-      if (last && (last.status === 'COMPLETED' || last.status === 'FAILED')) return last;
+      const done = options.until ?? ((v: VersionStatus) => v.status === 'COMPLETED' || v.status === 'FAILED');
+      if (last && done(last)) return last;
       if (Date.now() > deadline) {
         throw new Error(
           `version ${versionId} of ${key} at ${site} still ${last?.status ?? 'unknown'} after timeout`,
