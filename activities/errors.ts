@@ -58,9 +58,20 @@ interface S3LikeError {
   $metadata?: { httpStatusCode?: number };
 }
 
+// HEAD responses carry no error body, so the SDK can only say "Unknown" plus the HTTP status.
+const CODE_OF_BODYLESS_STATUS: Record<number, string> = {
+  403: 'AccessDenied',
+  404: 'NotFound',
+  400: 'BadRequest',
+};
+
 export function errorCode(err: unknown): string {
   const e = err as S3LikeError;
-  return e?.Code ?? e?.name ?? e?.code ?? 'Error';
+  const code = e?.Code ?? e?.name ?? e?.code ?? 'Error';
+  const status = e?.$metadata?.httpStatusCode;
+  if ((code === 'Unknown' || code === 'UnknownError') && status !== undefined)
+    return CODE_OF_BODYLESS_STATUS[status] ?? code;
+  return code;
 }
 
 /** Network failures, throttling and 5xx retry; anything the request itself got wrong does not. */
@@ -81,7 +92,7 @@ export function classifyError(err: unknown): ErrorClass {
 export function failureReason(step: string, subject: ReplicationSubject, err: unknown): string {
   const e = err as S3LikeError;
   const status = e?.$metadata?.httpStatusCode;
-  const message = e?.message && e.message !== 'UnknownError' ? e.message : '';
+  const message = e?.message && !['UnknownError', 'Unknown'].includes(e.message) ? e.message : '';
   return `${step} failed for ${describeSubject(subject)}: ${errorCode(err)}${status ? ` (HTTP ${status})` : ''}${message ? `: ${message}` : ''}`;
 }
 

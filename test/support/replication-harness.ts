@@ -45,6 +45,10 @@ export class ReplicationHarness {
     readonly name: string,
     readonly destinations: HarnessDestination[],
     private readonly workerOverrides: Partial<EngineConfig['worker']> = {},
+    /** Edits the config file setup wrote, before the engine reads it (e.g. a broken site). */
+    private readonly editConfig: (raw: Record<string, any>) => void = () => undefined,
+    /** Extra profiles for the credentials file (written before anything reads it: the SDK caches it). */
+    private readonly extraProfiles: Record<string, { accessKeyId: string; secretAccessKey: string }> = {},
   ) {
     this.sourceBucket = uniqueBucket(`${name}-src`);
   }
@@ -54,6 +58,7 @@ export class ReplicationHarness {
     const credentials = path.join(dir, 'credentials');
     upsertProfile(credentials, 'crr-source', this.stack.sites.source);
     upsertProfile(credentials, 'crr-target', this.stack.sites.target);
+    for (const [name, keys] of Object.entries(this.extraProfiles)) upsertProfile(credentials, name, keys);
     process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
     this.configPath = path.join(dir, 'crr.config.json');
     const id = path.basename(dir).replace(/[^a-zA-Z0-9-]/g, '');
@@ -93,7 +98,10 @@ export class ReplicationHarness {
       );
       if (problems > 0) throw new Error(`setup failed:\n${this.logs.join('\n')}`);
     }
-    this.config = parseEngineConfig(JSON.parse(fs.readFileSync(this.configPath, 'utf8')), {});
+    const raw = JSON.parse(fs.readFileSync(this.configPath, 'utf8')) as Record<string, any>;
+    this.editConfig(raw);
+    fs.writeFileSync(this.configPath, JSON.stringify(raw));
+    this.config = parseEngineConfig(raw, {});
     const logger = pino({ level: process.env.CRR_TEST_LOG_LEVEL ?? 'silent' });
     this.worker = await createReplicationWorker({ config: this.config, logger });
     this.workerRun = this.worker.run();
@@ -139,9 +147,13 @@ export class ReplicationHarness {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     let last: VersionStatus | undefined;
     for (;;) {
-      const r = await lookupReplication(this.temporal, site, this.sourceBucket, key, versionId).catch(
-        () => undefined,
-      );
+      const r = await lookupReplication(
+        this.temporal,
+        site,
+        options.bucket ?? this.sourceBucket,
+        key,
+        versionId,
+      ).catch(() => undefined);
       last = r?.versions.filter((v) => !options.operation || v.operation === options.operation).at(-1);
       const done = options.until ?? ((v: VersionStatus) => v.status === 'COMPLETED' || v.status === 'FAILED');
       if (last && done(last)) return last;

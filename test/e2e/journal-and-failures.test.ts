@@ -1,0 +1,206 @@
+import {
+  CreateBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type PutObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import { listFailed, retryFailed } from '../../cli/commands/failures';
+import { ReplicationHarness } from '../support/replication-harness';
+import { headLatest, replicaHistory } from '../support/s3-helpers';
+import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+
+const stack = testStack();
+const source = s3ClientFor(stack.sites.source);
+const target = s3ClientFor(stack.sites.target);
+
+const harness = new ReplicationHarness(
+  stack,
+  'journal',
+  [{ site: 'target', bucket: uniqueBucket('journal-dst') }],
+  { maxAttempts: 3 },
+  (raw) => {
+    // A destination whose credentials the target site rejects: replications there end FAILED.
+    raw.sites['broken-site'] = { endpoint: stack.sites.target.endpoint, profile: 'crr-bad' };
+    raw.replication[harness.sourceBucket].Rules.push({
+      ID: 'to-broken-site',
+      Priority: 99,
+      Status: 'Enabled',
+      Filter: { Prefix: 'broken/' },
+      Destination: { Bucket: `arn:aws:s3:::${harness.destinations[0]!.bucket}`, StorageClass: 'broken-site' },
+      DeleteMarkerReplication: { Status: 'Disabled' },
+    });
+  },
+  { 'crr-bad': { accessKeyId: 'not-a-real-key', secretAccessKey: 'not-a-real-secret' } },
+);
+const destination = harness.destinations[0]!;
+
+beforeAll(() => harness.start(), 120_000);
+afterAll(() => harness.stop(), 60_000);
+
+async function produce(
+  messages: Array<{ key: string; value: string }>,
+  topic = stack.topics.journal,
+): Promise<void> {
+  const producer = kafkaFor(stack).producer();
+  await producer.connect();
+  await producer.send({ topic, messages });
+  await producer.disconnect();
+}
+
+/** A bucket on the source site with no journal notification: only the entries the test produces describe it. */
+async function quietSourceObject(
+  key: string,
+  body: string,
+): Promise<{ bucket: string; put: PutObjectCommandOutput }> {
+  const bucket = uniqueBucket('journal-quiet');
+  await source.send(new CreateBucketCommand({ Bucket: bucket }));
+  await source.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+  const put = await source.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain' }),
+  );
+  return { bucket, put };
+}
+
+function objectMetadata(key: string, put: PutObjectCommandOutput, size: number) {
+  return {
+    key,
+    versionId: put.VersionId,
+    'content-length': size,
+    'content-md5': put.ETag?.replace(/"/g, ''),
+    'content-type': 'text/plain',
+    'last-modified': new Date().toISOString(),
+    'x-amz-meta-origin': 'journal-test',
+    replicationInfo: {
+      status: 'PENDING',
+      backends: [{ site: 'target', status: 'PENDING', dataStoreVersionId: '' }],
+      content: ['DATA', 'METADATA'],
+      destination: `arn:aws:s3:::${destination.bucket}`,
+      storageClass: 'target',
+      role: 'arn:aws:iam::123456789012:role/backbeat',
+    },
+  };
+}
+
+describe('journal formats, dead letters, loops and failures', () => {
+  test('a malformed journal message goes to the dead-letter topic and the pipeline continues', async () => {
+    const consumer = kafkaFor(stack).consumer({ groupId: `dlq-reader-${Date.now()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: stack.topics.deadLetter, fromBeginning: true });
+    const marker = `not json ${Date.now()}`;
+    const letter = new Promise<Record<string, unknown>>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const parsed = JSON.parse(message.value!.toString()) as Record<string, unknown>;
+          if (parsed.value === marker) resolve(parsed);
+        },
+      });
+    });
+    await produce([{ key: `${harness.sourceBucket}/garbage`, value: marker }]);
+    const put = await source.send(
+      new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'after-garbage', Body: 'ok' }),
+    );
+    const dead = await letter;
+    await consumer.disconnect();
+    expect(dead.reason).toMatch(/not JSON/);
+    expect(dead.topic).toBe(stack.topics.journal);
+    expect(typeof dead.partition).toBe('number');
+    expect(dead.offset).toMatch(/^\d+$/);
+    expect((await harness.waitForVersion(destination.site, 'after-garbage', put.VersionId!)).status).toBe(
+      'COMPLETED',
+    );
+  });
+
+  test('a Backbeat metadata-log entry produced to Kafka replicates the object it names', async () => {
+    const key = 'backbeat/cat.jpg';
+    const { bucket, put } = await quietSourceObject(key, 'meow');
+    const entry = {
+      type: 'put',
+      bucket,
+      key: `${key}\u0000${put.VersionId}`,
+      value: JSON.stringify(objectMetadata(key, put, 4)),
+    };
+    await produce([{ key: `${bucket}/${key}`, value: JSON.stringify(entry) }]);
+    const status = await harness.waitForVersion('target', key, put.VersionId!, { bucket });
+    expect(status.status).toBe('COMPLETED');
+    const replica = await headLatest(target, destination.bucket, key);
+    expect(replica.Metadata).toMatchObject({
+      'scal-version-id': put.VersionId,
+      'scal-replication-status': 'REPLICA',
+    });
+  });
+
+  test('a MongoDB change-stream document produced to Kafka replicates the object it names', async () => {
+    const key = 'change-stream/dog.jpg';
+    const { bucket, put } = await quietSourceObject(key, 'woof!');
+    const document = {
+      _id: { _data: 'resume-token' },
+      operationType: 'insert',
+      clusterTime: { $timestamp: { t: Math.floor(Date.now() / 1000), i: 7 } },
+      ns: { db: 'metadata', coll: bucket },
+      documentKey: { _id: `${key}\u0000${put.VersionId}` },
+      fullDocument: { _id: `${key}\u0000${put.VersionId}`, value: objectMetadata(key, put, 5) },
+    };
+    // Kafka Connect's JSON converter with schemas enabled wraps the document as a string payload.
+    await produce([
+      {
+        key: `${bucket}/${key}`,
+        value: JSON.stringify({ schema: { type: 'string' }, payload: JSON.stringify(document) }),
+      },
+    ]);
+    const status = await harness.waitForVersion('target', key, put.VersionId!, { bucket });
+    expect(status.status).toBe('COMPLETED');
+    expect((await headLatest(target, destination.bucket, key)).Metadata?.['scal-version-id']).toBe(
+      put.VersionId,
+    );
+  });
+
+  test('a version that is itself a replica is never replicated again (no loops)', async () => {
+    const key = 'loop/object';
+    const replica = await source.send(
+      new PutObjectCommand({
+        Bucket: harness.sourceBucket,
+        Key: key,
+        Body: 'from the other site',
+        Metadata: { 'scal-replication-status': 'REPLICA', 'scal-version-id': 'elsewhere' },
+      }),
+    );
+    const original = await source.send(
+      new PutObjectCommand({ Bucket: harness.sourceBucket, Key: key, Body: 'local write' }),
+    );
+    await harness.waitForVersion(destination.site, key, original.VersionId!);
+    const history = await replicaHistory(target, destination.bucket, key);
+    expect(history.map((h) => h.source)).toEqual([original.VersionId]);
+    expect(history.map((h) => h.source)).not.toContain(replica.VersionId);
+  });
+
+  test('a permanent failure ends FAILED with its reason, is listed, and can be retried', async () => {
+    const key = 'broken/object';
+    const put = await source.send(
+      new PutObjectCommand({ Bucket: harness.sourceBucket, Key: key, Body: 'x' }),
+    );
+    const failed = await harness.waitForVersion('broken-site', key, put.VersionId!);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
+    expect(failed.reason).toContain(
+      `s3://${harness.sourceBucket}/${key} version ${put.VersionId} to site broken-site`,
+    );
+    // The same object still replicates to the healthy destination.
+    expect((await harness.waitForVersion(destination.site, key, put.VersionId!)).status).toBe('COMPLETED');
+
+    const listed = await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket });
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ key, site: 'broken-site' });
+    expect(listed[0]!.failed[0]!.versionId).toBe(put.VersionId);
+
+    const firstFailure = failed.finishedAt;
+    expect(await retryFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket })).toBe(
+      1,
+    );
+    const retried = await harness.waitForVersion('broken-site', key, put.VersionId!, {
+      until: (v) => v.status === 'FAILED' && v.finishedAt !== firstFailure,
+    });
+    expect(retried.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
+  });
+});
