@@ -17,6 +17,13 @@ import { createSiteClients } from '../../workers/site-clients';
 import type { StackInfo } from '../../stack/stack';
 import { uniqueBucket } from './stack';
 
+/** The config file's JSON as setup wrote it, for tests that add sites or rules. */
+export interface EditableConfig {
+  sites: Record<string, Record<string, unknown>>;
+  replication: Record<string, { Rules: Array<Record<string, unknown>> }>;
+  [field: string]: unknown;
+}
+
 export interface HarnessDestination {
   site: string;
   bucket: string;
@@ -46,7 +53,7 @@ export class ReplicationHarness {
     readonly destinations: HarnessDestination[],
     private readonly workerOverrides: Partial<EngineConfig['worker']> = {},
     /** Edits the config file setup wrote, before the engine reads it (e.g. a broken site). */
-    private readonly editConfig: (raw: Record<string, any>) => void = () => undefined,
+    private readonly editConfig: (raw: EditableConfig) => void = () => undefined,
     /** Extra profiles for the credentials file (written before anything reads it: the SDK caches it). */
     private readonly extraProfiles: Record<string, { accessKeyId: string; secretAccessKey: string }> = {},
   ) {
@@ -98,7 +105,7 @@ export class ReplicationHarness {
       );
       if (problems > 0) throw new Error(`setup failed:\n${this.logs.join('\n')}`);
     }
-    const raw = JSON.parse(fs.readFileSync(this.configPath, 'utf8')) as Record<string, any>;
+    const raw = JSON.parse(fs.readFileSync(this.configPath, 'utf8')) as EditableConfig;
     this.editConfig(raw);
     fs.writeFileSync(this.configPath, JSON.stringify(raw));
     this.config = parseEngineConfig(raw, {});
