@@ -21,7 +21,7 @@ const harness = new ReplicationHarness(
   (raw) => {
     // A destination whose credentials the target site rejects: replications there end FAILED.
     raw.sites['broken-site'] = { endpoint: stack.sites.target.endpoint, profile: 'crr-bad' };
-    raw.replication[harness.sourceBucket].Rules.push({
+    raw.replication[harness.sourceBucket]!.Rules.push({
       ID: 'to-broken-site',
       Priority: 99,
       Status: 'Enabled',
