@@ -1,0 +1,33 @@
+# Images for docker-compose.yml. The servers are built from the same pinned Go modules as
+# the native stack (stack/versions.ts), the project from this repository.
+
+# --- Temporal CLI dev server (later tags carry a replace directive: v1.5.1 is pinned) ---
+FROM golang:1.26-bookworm AS temporal-cli
+RUN CGO_ENABLED=0 go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+FROM debian:bookworm-slim AS temporal
+COPY --from=temporal-cli /go/bin/temporal /usr/local/bin/temporal
+ENTRYPOINT ["temporal"]
+
+# --- MinIO server: the pseudo-version `@latest` resolves to (repository in maintenance mode) ---
+FROM golang:1.26-bookworm AS minio-build
+RUN CGO_ENABLED=0 go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+FROM debian:bookworm-slim AS minio
+RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
+COPY --from=minio-build /go/bin/minio /usr/local/bin/minio
+ENTRYPOINT ["minio"]
+
+# --- The replication engine: worker, populator and the `replication` CLI ---
+FROM node:20-bookworm-slim AS app-build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev
+FROM node:20-bookworm-slim AS app
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=app-build /app/node_modules ./node_modules
+COPY --from=app-build /app/dist ./dist
+COPY --from=app-build /app/package.json ./
+USER node
+CMD ["node", "dist/workers/main.js"]
