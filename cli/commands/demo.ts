@@ -23,6 +23,8 @@ const FIRST_KEY = 'object-to-replicate';
  * populator as their own processes, replicates a first object and then keeps running.
  */
 export async function runDemo(out: (line: string) => void): Promise<void> {
+  // The demo's output is for people: keep the SDK's Node-version notice (see docs) out of it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const stateDir = defaultStateDir();
   out('[demo] starting the local stack (Temporal, Kafka, source and target MinIO sites)...');
   const stack = await startStack({ stateDir, ports: 'default', log: (l) => out(`[stack] ${l}`) });
