@@ -14,6 +14,8 @@ export interface StatusEvent {
   reason?: string;
   detail?: string;
   targetVersionId?: string;
+  /** When the journal recorded the change: `at - eventTime` is the replication latency. */
+  eventTime?: string;
   at: string;
 }
 
@@ -51,6 +53,7 @@ export function statusEvent(
     site: task.target.site,
     targetBucket: task.target.bucket,
     status,
+    eventTime: task.entry.eventTime,
     at: new Date().toISOString(),
     ...extra,
   };

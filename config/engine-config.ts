@@ -62,6 +62,11 @@ const EngineConfigSchema = z
           .number()
           .int()
           .default(64 * MiB),
+        localActivityMaxBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(8 * MiB),
         partSizeBytes: z
           .number()
           .int()

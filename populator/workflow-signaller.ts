@@ -12,6 +12,7 @@ export function replicationSettings(config: EngineConfig): ReplicateKeyInput['se
     initialRetryIntervalMs: w.initialRetryIntervalMs,
     maxRetryIntervalMs: w.maxRetryIntervalMs,
     multipartThresholdBytes: w.multipartThresholdBytes,
+    localActivityMaxBytes: w.localActivityMaxBytes,
     continueAsNewAfterVersions: w.continueAsNewAfterVersions,
   };
 }

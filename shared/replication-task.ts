@@ -43,6 +43,8 @@ export interface ReplicationSettings {
   initialRetryIntervalMs: number;
   maxRetryIntervalMs: number;
   multipartThresholdBytes: number;
+  /** Versions up to this size (and metadata, delete markers) run as local activities: fewer history events, no task-queue round trip. 0 disables. */
+  localActivityMaxBytes: number;
   continueAsNewAfterVersions: number;
 }
 

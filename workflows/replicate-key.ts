@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -74,6 +75,9 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     maximumAttempts: settings.maxAttempts,
   };
   const quick = proxyActivities<ReplicationActivities>({ startToCloseTimeout: '10 minutes', retry });
+  // Small changes run in the workflow's own worker: one marker event instead of three, no
+  // round trip through the task queue. Large copies need heartbeats (resumable multipart).
+  const local = proxyLocalActivities<ReplicationActivities>({ startToCloseTimeout: '5 minutes', retry });
   const large = proxyActivities<ReplicationActivities>({
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: '2 minutes',
@@ -95,11 +99,15 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const apply = (task: ReplicationTask): Promise<ReplicationOutcome> => {
     switch (task.entry.operation) {
       case 'put':
+        if (task.entry.size <= settings.localActivityMaxBytes) return local.copyObjectVersion(task);
         return (task.entry.size > settings.multipartThresholdBytes ? large : quick).copyObjectVersion(task);
       case 'metadata':
-        return quick.replicateObjectTags(task, replicaOf(task.entry.versionId));
+        return (settings.localActivityMaxBytes > 0 ? local : quick).replicateObjectTags(
+          task,
+          replicaOf(task.entry.versionId),
+        );
       case 'delete-marker':
-        return quick.replicateDeleteMarker(task);
+        return (settings.localActivityMaxBytes > 0 ? local : quick).replicateDeleteMarker(task);
       case 'delete-version':
         // The populator never sends these (AWS does not replicate version deletes).
         throw ApplicationFailure.nonRetryable('version deletes are not replicated');

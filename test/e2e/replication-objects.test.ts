@@ -67,6 +67,13 @@ describe('object replication on the real stack', () => {
     expect(await md5Of(target, siteA.bucket, 'docs/report.txt')).toBe(
       await md5Of(source, harness.sourceBucket, 'docs/report.txt'),
     );
+
+    // One version costs few history events: signal, one workflow task, a local-activity marker, the status.
+    const history = await harness.temporal.workflow
+      .getHandle(`crr/${siteA.site}/${harness.sourceBucket}/docs/report.txt`)
+      .fetchHistory();
+    expect(history.events?.length).toBeLessThanOrEqual(12);
+    expect(history.events?.some((e) => e.markerRecordedEventAttributes)).toBe(true);
   });
 
   test('a 0-byte object replicates', async () => {
