@@ -84,7 +84,12 @@ const EngineConfigSchema = z
         message: 'multipartThresholdBytes must be at least partSizeBytes',
         path: ['multipartThresholdBytes'],
       }),
-    populator: z.object({ signalConcurrency: z.number().int().min(1).default(64) }).prefault({}),
+    populator: z
+      .object({
+        signalConcurrency: z.number().int().min(1).default(64),
+        partitionsConsumedConcurrently: z.number().int().min(1).default(8),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     if (!(config.sourceSite in config.sites)) {

@@ -182,7 +182,13 @@ export function createPopulator(deps: PopulatorDeps) {
       await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topic: config.kafka.journalTopic, fromBeginning: true });
-      await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch });
+      // Partitions are independent (a key always maps to one partition): handle them in parallel.
+      await consumer.run({
+        eachBatchAutoResolve: false,
+        autoCommit: true,
+        partitionsConsumedConcurrently: config.populator.partitionsConsumedConcurrently,
+        eachBatch,
+      });
       logger.info(
         { topic: config.kafka.journalTopic, group: config.kafka.consumerGroup },
         'populator consuming',

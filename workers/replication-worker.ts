@@ -5,7 +5,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { createReplicationActivities } from '../activities';
 import { clientFor } from '../activities/s3-clients';
-import { kafkaStatusPublisher } from '../activities/status-publisher';
+import { batchingStatusPublisher, kafkaStatusPublisher } from '../activities/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
 import { taskQueueFor } from '../shared/workflow-contract';
 import { createSiteClients, destinationSites } from './site-clients';
@@ -79,7 +79,7 @@ export async function createReplicationWorker(
       partSizeBytes: w.partSizeBytes,
       partConcurrency: w.partConcurrency,
     },
-    status: kafkaStatusPublisher(producer, config.kafka.statusTopic),
+    status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
   });
   const connection = await NativeConnection.connect({ address: config.temporal.address });

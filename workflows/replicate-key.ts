@@ -99,8 +99,9 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const apply = (task: ReplicationTask): Promise<ReplicationOutcome> => {
     switch (task.entry.operation) {
       case 'put':
-        if (task.entry.size <= settings.localActivityMaxBytes) return local.copyObjectVersion(task);
-        return (task.entry.size > settings.multipartThresholdBytes ? large : quick).copyObjectVersion(task);
+        // Multipart copies heartbeat their progress (resumable): only regular activities can.
+        if (task.entry.size > settings.multipartThresholdBytes) return large.copyObjectVersion(task);
+        return (task.entry.size <= settings.localActivityMaxBytes ? local : quick).copyObjectVersion(task);
       case 'metadata':
         return (settings.localActivityMaxBytes > 0 ? local : quick).replicateObjectTags(
           task,

@@ -1,0 +1,182 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import type { S3SiteEndpoint } from '../stack/stack';
+
+const run = promisify(execFile);
+
+/** Like execFile, with the command's own error output in the thrown message. */
+async function runWithStderr(
+  file: string,
+  args: string[],
+  options: Parameters<typeof run>[2],
+): Promise<void> {
+  try {
+    await run(file, args, options);
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join(' | ');
+    throw new Error(`${file} failed: ${stderr || (err as Error).message}`, { cause: err });
+  }
+}
+
+export async function createVersionedBucket(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+}
+
+export async function listKeys(
+  s3: S3Client,
+  bucket: string,
+  prefix = '',
+): Promise<Array<{ key: string; size: number }>> {
+  const keys: Array<{ key: string; size: number }> = [];
+  let ContinuationToken: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken }),
+    );
+    keys.push(...(page.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0 })));
+    ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (ContinuationToken);
+  return keys;
+}
+
+/** L, the limit: a plain streaming GET → PUT loop, same SDK, same concurrency, no Kafka, no Temporal. */
+export async function rawCopy(
+  source: S3Client,
+  target: S3Client,
+  sourceBucket: string,
+  targetBucket: string,
+  keys: Array<{ key: string; size: number }>,
+  concurrency: number,
+): Promise<number> {
+  const limit = pLimit(concurrency);
+  const started = Date.now();
+  await Promise.all(
+    keys.map(({ key, size }) =>
+      limit(async () => {
+        const object = await source.send(new GetObjectCommand({ Bucket: sourceBucket, Key: key }));
+        await target.send(
+          new PutObjectCommand({
+            Bucket: targetBucket,
+            Key: key,
+            Body: object.Body as never,
+            ContentLength: size,
+          }),
+        );
+      }),
+    ),
+  );
+  return Date.now() - started;
+}
+
+function rcloneEnv(name: string, site: S3SiteEndpoint): NodeJS.ProcessEnv {
+  const prefix = `RCLONE_CONFIG_${name.toUpperCase()}`;
+  return {
+    [`${prefix}_TYPE`]: 's3',
+    [`${prefix}_PROVIDER`]: 'Minio',
+    [`${prefix}_ACCESS_KEY_ID`]: site.accessKeyId,
+    [`${prefix}_SECRET_ACCESS_KEY`]: site.secretAccessKey,
+    [`${prefix}_ENDPOINT`]: site.endpoint,
+    [`${prefix}_REGION`]: site.region,
+  };
+}
+
+/** P1: `rclone copy` between the two sites (Debian's rclone). Returns wall time in ms. */
+export async function rcloneCopy(
+  source: S3SiteEndpoint,
+  target: S3SiteEndpoint,
+  sourceBucket: string,
+  targetBucket: string,
+  transfers: number,
+): Promise<number> {
+  const started = Date.now();
+  await runWithStderr(
+    'rclone',
+    [
+      'copy',
+      `src:${sourceBucket}`,
+      `dst:${targetBucket}`,
+      '--transfers',
+      String(transfers),
+      '--checkers',
+      String(transfers),
+      '--s3-upload-concurrency',
+      '4',
+    ],
+    {
+      // rclone refuses AWS_CA_BUNDLE (set on some machines) for plain-HTTP endpoints.
+      env: {
+        ...process.env,
+        AWS_CA_BUNDLE: undefined,
+        ...rcloneEnv('src', source),
+        ...rcloneEnv('dst', target),
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  return Date.now() - started;
+}
+
+export async function rcloneVersion(): Promise<string> {
+  const { stdout } = await run('rclone', ['version']);
+  return stdout.split('\n')[0] ?? 'rclone';
+}
+
+/** P2: MinIO's own bucket replication, configured with `mc` (built from the Go module proxy). */
+export async function configureMinioReplication(
+  mc: string,
+  configDir: string,
+  source: S3SiteEndpoint,
+  target: S3SiteEndpoint,
+  sourceBucket: string,
+  targetBucket: string,
+): Promise<void> {
+  const env = { ...process.env, MC_CONFIG_DIR: configDir };
+  await run(mc, ['alias', 'set', 'src', source.endpoint, source.accessKeyId, source.secretAccessKey], {
+    env,
+  });
+  await run(mc, ['alias', 'set', 'dst', target.endpoint, target.accessKeyId, target.secretAccessKey], {
+    env,
+  });
+  const remote = new URL(target.endpoint);
+  remote.username = target.accessKeyId;
+  remote.password = target.secretAccessKey;
+  remote.pathname = `/${targetBucket}`;
+  await run(
+    mc,
+    ['replicate', 'add', `src/${sourceBucket}`, '--remote-bucket', remote.toString(), '--priority', '1'],
+    { env },
+  );
+}
+
+/** Polls the target until it lists `expected` objects under the prefix; returns when that happened. */
+export async function waitForObjectCount(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const count = (await listKeys(s3, bucket, prefix)).length;
+    if (count >= expected) return Date.now();
+    if (Date.now() > deadline) throw new Error(`only ${count} of ${expected} objects in ${bucket}/${prefix}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * `npm run bench`: measures the engine against the raw-copy limit (L), rclone (P1) and
+ * MinIO's own bucket replication (P2), in one run, on a fresh local stack. Prints a table
+ * and writes bench/results/<date>.json and docs/BENCHMARKS.md. BENCH_SCALE=0.1 runs a
+ * smaller version of every workload (for trying changes; reports say which scale ran).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { createS3Client } from '../activities/s3-clients';
+import { runSetup, DEFAULT_JOURNAL_ARN } from '../cli/commands/setup';
+import { upsertProfile } from '../config/credentials-file';
+import { repoRoot, cacheDir } from '../stack/paths';
+import { startStack, type StackInfo } from '../stack/stack';
+import {
+  configureMinioReplication,
+  createVersionedBucket,
+  listKeys,
+  rawCopy,
+  rcloneCopy,
+  rcloneVersion,
+  waitForObjectCount,
+} from './baselines';
+import { CompletionTracker } from './completion-tracker';
+import { DirectJournal } from './direct-journal';
+import { measureTemporalCeiling } from './temporal-ceiling';
+import { ProcessSampler, percentile } from './process-metrics';
+import { workloads, type PutRecord, type WorkloadSpec } from './workloads';
+import { writeReport, type BenchResult, type WorkloadResult } from './report';
+
+const MiB = 1024 * 1024;
+const log = (line: string) => console.log(`[bench] ${line}`);
+const DIRECT_JOURNAL_WORKLOADS = ['W1', 'W4'];
+const WORKER = {
+  maxConcurrentActivities: 32,
+  maxConcurrentWorkflowTasks: 32,
+  maxCachedWorkflows: 2000,
+  partSizeBytes: 16 * MiB,
+  partConcurrency: 4,
+};
+
+function mcBinary(): string | undefined {
+  const dir = path.join(cacheDir(), 'bin');
+  const found = fs.existsSync(dir) ? fs.readdirSync(dir).find((d) => d.startsWith('mc-')) : undefined;
+  if (found) return path.join(dir, found, 'mc');
+  try {
+    const version = 'v0.0.0-20250313080218-cf909e1063a9';
+    const target = path.join(dir, `mc-${version}`);
+    log(`building mc ${version} from the Go module proxy (first run only)...`);
+    execFileSync('go', ['install', `github.com/minio/mc@${version}`], {
+      env: { ...process.env, GOBIN: target },
+      stdio: 'inherit',
+    });
+    return path.join(target, 'mc');
+  } catch {
+    return undefined;
+  }
+}
+
+function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
+  const out = fs.openSync(path.join(logDir, `${name}.log`), 'a');
+  return spawn(process.execPath, [path.join(repoRoot, 'dist', entry)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+}
+
+async function historyEventsPerVersion(temporal: Client, bucket: string, versions: number): Promise<number> {
+  let events = 0;
+  for await (const run of temporal.workflow.list({ query: `CrrBucket = '${bucket}'` }))
+    events += run.historyLength;
+  return events / versions;
+}
+
+async function main(): Promise<void> {
+  const scale = Number(process.env.BENCH_SCALE ?? '1');
+  log('building the production bundle (npm run build)...');
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-bench-'));
+  const stack = await startStack({ stateDir, ports: 'free', log });
+  const info: StackInfo = stack.info;
+  const children: ChildProcess[] = [];
+  try {
+    const credentials = path.join(stateDir, 'credentials');
+    upsertProfile(credentials, 'crr-source', info.sites.source);
+    upsertProfile(credentials, 'crr-target', info.sites.target);
+    process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
+    const configPath = path.join(stateDir, 'crr.config.json');
+    fs.writeFileSync(
+      configPath,
+      JSON.stringify({
+        kafka: { brokers: info.kafka.brokers },
+        temporal: { address: info.temporal.address },
+        worker: WORKER,
+      }),
+    );
+    const specs = workloads(scale);
+    const setups = specs.flatMap((spec) => {
+      const id = spec.id.toLowerCase();
+      const normal = { source: `bench-${id}-src`, target: `bench-${id}-dst`, notification: true };
+      const direct = { source: `bench-${id}-direct`, target: `bench-${id}-direct-dst`, notification: false };
+      return DIRECT_JOURNAL_WORKLOADS.includes(spec.id) ? [normal, direct] : [normal];
+    });
+    for (const b of setups) {
+      const problems = await runSetup(
+        {
+          config: configPath,
+          sourceBucket: b.source,
+          sourceProfile: 'crr-source',
+          targetBucket: b.target,
+          targetProfile: 'crr-target',
+          prefix: '',
+          site: 'target',
+          sourceSite: 'source',
+          sourceEndpoint: info.sites.source.endpoint,
+          targetEndpoint: info.sites.target.endpoint,
+          region: 'us-east-1',
+          deleteMarkers: true,
+          notification: b.notification,
+          journalArn: DEFAULT_JOURNAL_ARN,
+          priority: 1,
+        },
+        () => undefined,
+      );
+      if (problems > 0) throw new Error(`setup failed for ${b.source}`);
+    }
+    const env = { CRR_CONFIG: configPath, AWS_SHARED_CREDENTIALS_FILE: credentials, CRR_LOG_LEVEL: 'warn' };
+    const worker = spawnEngine('worker', 'workers/main.js', env, info.logDir);
+    const populator = spawnEngine('populator', 'populator/main.js', env, info.logDir);
+    children.push(worker, populator);
+    await new Promise((r) => setTimeout(r, 5000));
+    const site = (s: StackInfo['sites']['source']) => ({
+      ...s,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+    });
+    const source = createS3Client(site(info.sites.source), 128);
+    const target = createS3Client(site(info.sites.target), 128);
+    const tracker = new CompletionTracker(info.kafka.brokers, info.topics);
+    await tracker.start();
+    const directJournal = new DirectJournal(info.kafka.brokers, info.topics.journal);
+    await directJournal.start();
+    const connection = await Connection.connect({ address: info.temporal.address });
+    const temporal = new Client({ connection });
+    const mc = mcBinary();
+    const rclone = await rcloneVersion().catch(() => undefined);
+
+    log('Temporal ceiling: signal-with-start of empty workflows...');
+    const temporalCeiling = await measureTemporalCeiling(
+      info.temporal.address,
+      Math.max(200, Math.round(1000 * scale)),
+    );
+    log(`Temporal ceiling: ${temporalCeiling.workflowsPerSecond.toFixed(1)} empty workflows/s`);
+    const results: WorkloadResult[] = [];
+    for (const spec of specs)
+      results.push(
+        await runWorkload(spec, {
+          source,
+          target,
+          tracker,
+          temporal,
+          worker,
+          populator,
+          info,
+          mc,
+          rclone,
+          directJournal,
+        }),
+      );
+    const result: BenchResult = {
+      date: new Date().toISOString(),
+      scale,
+      machine:
+        `${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? ''}`.trim(),
+      engineSettings: WORKER,
+      peers: {
+        rclone: rclone ?? 'not available',
+        mc: mc ? path.basename(path.dirname(mc)) : 'not available',
+      },
+      workloads: results,
+      temporalCeiling,
+    };
+    writeReport(result, log);
+    await tracker.stop();
+    await directJournal.stop();
+    await connection.close();
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 2000));
+    await stack.stop();
+    if (process.env.BENCH_KEEP_STATE !== '1') fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+interface Ctx {
+  source: ReturnType<typeof createS3Client>;
+  target: ReturnType<typeof createS3Client>;
+  tracker: CompletionTracker;
+  temporal: Client;
+  worker: ChildProcess;
+  populator: ChildProcess;
+  info: StackInfo;
+  mc?: string;
+  rclone?: string;
+  directJournal: DirectJournal;
+}
+
+async function measureOurs(
+  spec: WorkloadSpec,
+  ctx: Ctx,
+  bucket: string,
+  s3: ReturnType<typeof createS3Client>,
+): Promise<{ ours: WorkloadResult['ours']; bytes: number }> {
+  const workerSampler = new ProcessSampler(ctx.worker.pid!);
+  const populatorSampler = new ProcessSampler(ctx.populator.pid!);
+  workerSampler.start();
+  populatorSampler.start();
+  const records: PutRecord[] = await spec.run(s3, bucket);
+  const putsDone = Date.now();
+  await ctx.tracker.waitFor(
+    bucket,
+    records.map((r) => r.versionId),
+    30 * 60_000,
+  );
+  const workerUse = workerSampler.stop();
+  const populatorUse = populatorSampler.stop();
+  const firstPut = Math.min(...records.map((r) => r.putAt));
+  const completions = records.map((r) => ctx.tracker.completions.get(`${bucket}|${r.versionId}`)!);
+  const lastCompleted = Math.max(...completions.map((c) => c.at));
+  const seconds = (lastCompleted - firstPut) / 1000;
+  const bytes = records.reduce((s, r) => s + r.bytes, 0);
+  const latencies = completions.map((c) => c.at - c.eventTime).sort((a, b) => a - b);
+  const appended = (r: PutRecord) => ctx.tracker.journalAppends.get(`${bucket}|${r.versionId}`) ?? Number.NaN;
+  const delivery = records
+    .map((r, i) => appended(r) - completions[i]!.eventTime)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const engine = records
+    .map((r, i) => completions[i]!.at - appended(r))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const ours = {
+    objects: records.length,
+    seconds,
+    objectsPerSecond: records.length / seconds,
+    mibPerSecond: bytes / MiB / seconds,
+    latencyMs: {
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+    },
+    journalDeliveryMs: { p50: percentile(delivery, 50), p99: percentile(delivery, 99) },
+    engineMs: { p50: percentile(engine, 50), p95: percentile(engine, 95), p99: percentile(engine, 99) },
+    historyEventsPerVersion: await historyEventsPerVersion(ctx.temporal, bucket, records.length),
+    workerPeakRssMiB: workerUse.peakRssMiB,
+    populatorPeakRssMiB: populatorUse.peakRssMiB,
+    cpuSecondsPer1000: ((workerUse.cpuSeconds + populatorUse.cpuSeconds) / records.length) * 1000,
+    putSeconds: (putsDone - firstPut) / 1000,
+    failed: completions.filter((c) => c.status !== 'COMPLETED').length,
+  };
+  log(
+    `${spec.id}${s3 === ctx.source ? '' : ' (direct journal)'}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms)`,
+  );
+  return { ours, bytes };
+}
+
+async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult> {
+  const bucket = `bench-${spec.id.toLowerCase()}-src`;
+  log(`${spec.id}: ${spec.title}`);
+  const { ours, bytes } = await measureOurs(spec, ctx, bucket, ctx.source);
+  const direct = DIRECT_JOURNAL_WORKLOADS.includes(spec.id)
+    ? (
+        await measureOurs(
+          spec,
+          ctx,
+          `bench-${spec.id.toLowerCase()}-direct`,
+          ctx.directJournal.wrap(ctx.source),
+        )
+      ).ours
+    : undefined;
+  const baselines: WorkloadResult['baselines'] = {};
+  if (spec.id === 'W1' || spec.id === 'W2') {
+    const keys = await listKeys(ctx.source, bucket);
+    const concurrency = spec.id === 'W1' ? 32 : 8;
+    const lBucket = `bench-${spec.id.toLowerCase()}-limit`;
+    await createVersionedBucket(ctx.target, lBucket);
+    const lMs = await rawCopy(ctx.source, ctx.target, bucket, lBucket, keys, concurrency);
+    baselines.L = {
+      seconds: lMs / 1000,
+      objectsPerSecond: keys.length / (lMs / 1000),
+      mibPerSecond: bytes / MiB / (lMs / 1000),
+    };
+    log(
+      `${spec.id}: L ${baselines.L.objectsPerSecond.toFixed(1)} obj/s, ${baselines.L.mibPerSecond.toFixed(1)} MiB/s`,
+    );
+    if (ctx.rclone) {
+      const rBucket = `bench-${spec.id.toLowerCase()}-rclone`;
+      await createVersionedBucket(ctx.target, rBucket);
+      const rMs = await rcloneCopy(
+        ctx.info.sites.source,
+        ctx.info.sites.target,
+        bucket,
+        rBucket,
+        concurrency,
+      );
+      baselines.P1 = {
+        seconds: rMs / 1000,
+        objectsPerSecond: keys.length / (rMs / 1000),
+        mibPerSecond: bytes / MiB / (rMs / 1000),
+      };
+      log(
+        `${spec.id}: P1 rclone ${baselines.P1.objectsPerSecond.toFixed(1)} obj/s, ${baselines.P1.mibPerSecond.toFixed(1)} MiB/s`,
+      );
+    }
+    if (ctx.mc) {
+      try {
+        const pSrc = `bench-${spec.id.toLowerCase()}-p2src`;
+        const pDst = `bench-${spec.id.toLowerCase()}-p2dst`;
+        await createVersionedBucket(ctx.source, pSrc);
+        await createVersionedBucket(ctx.target, pDst);
+        await configureMinioReplication(
+          ctx.mc,
+          path.join(ctx.info.stateDir, 'mc'),
+          ctx.info.sites.source,
+          ctx.info.sites.target,
+          pSrc,
+          pDst,
+        );
+        const pRecords = await spec.run(ctx.source, pSrc);
+        const pFirst = Math.min(...pRecords.map((r) => r.putAt));
+        const pDone = await waitForObjectCount(ctx.target, pDst, '', pRecords.length, 30 * 60_000);
+        const pSeconds = (pDone - pFirst) / 1000;
+        baselines.P2 = {
+          seconds: pSeconds,
+          objectsPerSecond: pRecords.length / pSeconds,
+          mibPerSecond: bytes / MiB / pSeconds,
+        };
+        log(
+          `${spec.id}: P2 MinIO replication ${baselines.P2.objectsPerSecond.toFixed(1)} obj/s, ${baselines.P2.mibPerSecond.toFixed(1)} MiB/s`,
+        );
+      } catch (err) {
+        baselines.P2error = (err as Error).message.split('\n')[0];
+        log(`${spec.id}: P2 could not run: ${baselines.P2error}`);
+      }
+    }
+  }
+  return { id: spec.id, title: spec.title, ours, direct, baselines };
+}
+
+main().catch((err: unknown) => {
+  console.error(`[bench] failed: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});

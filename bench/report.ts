@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../stack/paths';
+
+export interface Throughput {
+  seconds: number;
+  objectsPerSecond: number;
+  mibPerSecond: number;
+}
+
+export type OurMeasurement = Throughput & {
+  objects: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  journalDeliveryMs: { p50: number; p99: number };
+  engineMs: { p50: number; p95: number; p99: number };
+  historyEventsPerVersion: number;
+  workerPeakRssMiB: number;
+  populatorPeakRssMiB: number;
+  cpuSecondsPer1000: number;
+  putSeconds: number;
+  failed: number;
+};
+
+export interface WorkloadResult {
+  id: string;
+  title: string;
+  /** The same workload with the journal written by the bench instead of MinIO's notifications. */
+  direct?: OurMeasurement;
+  ours: Throughput & {
+    objects: number;
+    latencyMs: { p50: number; p95: number; p99: number };
+    journalDeliveryMs: { p50: number; p99: number };
+    engineMs: { p50: number; p95: number; p99: number };
+    historyEventsPerVersion: number;
+    workerPeakRssMiB: number;
+    populatorPeakRssMiB: number;
+    cpuSecondsPer1000: number;
+    putSeconds: number;
+    failed: number;
+  };
+  baselines: { L?: Throughput; P1?: Throughput; P2?: Throughput; P2error?: string };
+}
+
+export interface BenchResult {
+  date: string;
+  scale: number;
+  machine: string;
+  engineSettings: Record<string, number>;
+  peers: Record<string, string>;
+  workloads: WorkloadResult[];
+  /** Signal-with-start of empty workflows: what the Temporal server alone sustains. */
+  temporalCeiling: { workflowsPerSecond: number; seconds: number };
+}
+
+const f = (n: number | undefined, digits = 1) =>
+  n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+const ratio = (a: number, b: number | undefined) => (b ? `${((a / b) * 100).toFixed(0)}%` : '–');
+
+function targets(r: BenchResult): Array<[string, string, boolean | undefined]> {
+  const w = Object.fromEntries(r.workloads.map((x) => [x.id, x]));
+  const w1 = w.W1;
+  const w2 = w.W2;
+  const w4 = w.W4;
+  const out: Array<[string, string, boolean | undefined]> = [];
+  if (w1?.baselines.L) {
+    out.push([
+      'W1 ≥ 50% of L objects/s',
+      ratio(w1.ours.objectsPerSecond, w1.baselines.L.objectsPerSecond),
+      w1.ours.objectsPerSecond >= 0.5 * w1.baselines.L.objectsPerSecond,
+    ]);
+  }
+  if (w1?.baselines.P2) {
+    out.push([
+      'W1 ahead of P2 (MinIO replication)',
+      `${f(w1.ours.objectsPerSecond)} vs ${f(w1.baselines.P2.objectsPerSecond)} obj/s`,
+      w1.ours.objectsPerSecond > w1.baselines.P2.objectsPerSecond,
+    ]);
+  }
+  if (w2?.baselines.L) {
+    out.push([
+      'W2 ≥ 90% of L MiB/s',
+      ratio(w2.ours.mibPerSecond, w2.baselines.L.mibPerSecond),
+      w2.ours.mibPerSecond >= 0.9 * w2.baselines.L.mibPerSecond,
+    ]);
+  }
+  if (w4)
+    out.push([
+      'W4 p99 latency ≤ 1 s',
+      `${f(w4.ours.latencyMs.p99, 0)} ms (engine share ${f(w4.ours.engineMs.p99, 0)} ms)`,
+      w4.ours.latencyMs.p99 <= 1000,
+    ]);
+  if (w4?.direct)
+    out.push([
+      'W4 p99 latency ≤ 1 s, journal written directly (engine alone)',
+      `${f(w4.direct.latencyMs.p99, 0)} ms`,
+      w4.direct.latencyMs.p99 <= 1000,
+    ]);
+  if (w1?.direct && w1.baselines.L) {
+    out.push([
+      'W1 ≥ 50% of L objects/s, journal written directly (engine alone)',
+      ratio(w1.direct.objectsPerSecond, w1.baselines.L.objectsPerSecond),
+      w1.direct.objectsPerSecond >= 0.5 * w1.baselines.L.objectsPerSecond,
+    ]);
+  }
+  if (w2)
+    out.push([
+      'worker RSS ≤ 256 MiB during W2',
+      `${f(w2.ours.workerPeakRssMiB, 0)} MiB`,
+      w2.ours.workerPeakRssMiB <= 256,
+    ]);
+  const events = Math.max(
+    ...r.workloads.flatMap((x) => [x.ours.historyEventsPerVersion, x.direct?.historyEventsPerVersion ?? 0]),
+  );
+  out.push(['≤ 12 history events per version', `${f(events)} (worst workload)`, events <= 12]);
+  return out;
+}
+
+function table(r: BenchResult): string {
+  const rows = [
+    '| workload | objects | ours obj/s | ours MiB/s | L obj/s | P1 rclone obj/s | P2 MinIO obj/s | ours/L | ours/P1 | ours/P2 | latency p50/p95/p99 ms | journal delivery p50/p99 ms | engine p50/p99 ms | events/version | worker RSS MiB | populator RSS MiB | CPU s/1000 obj |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const row = (label: string, id: string, o: OurMeasurement, b: WorkloadResult['baselines']) => {
+    const by = (x?: Throughput) => (id === 'W2' ? x?.mibPerSecond : x?.objectsPerSecond);
+    const mine = id === 'W2' ? o.mibPerSecond : o.objectsPerSecond;
+    return `| ${label} | ${o.objects} | ${f(o.objectsPerSecond)} | ${f(o.mibPerSecond)} | ${f(b.L?.objectsPerSecond)} | ${f(b.P1?.objectsPerSecond)} | ${f(b.P2?.objectsPerSecond)} | ${ratio(mine, by(b.L))} | ${ratio(mine, by(b.P1))} | ${ratio(mine, by(b.P2))} | ${f(o.latencyMs.p50, 0)}/${f(o.latencyMs.p95, 0)}/${f(o.latencyMs.p99, 0)} | ${f(o.journalDeliveryMs.p50, 0)}/${f(o.journalDeliveryMs.p99, 0)} | ${f(o.engineMs.p50, 0)}/${f(o.engineMs.p99, 0)} | ${f(o.historyEventsPerVersion)} | ${f(o.workerPeakRssMiB, 0)} | ${f(o.populatorPeakRssMiB, 0)} | ${f(o.cpuSecondsPer1000, 2)} |`;
+  };
+  for (const w of r.workloads) {
+    rows.push(row(w.id, w.id, w.ours, w.baselines));
+    if (w.direct) rows.push(row(`${w.id} direct journal`, w.id, w.direct, w.baselines));
+  }
+  return rows.join('\n');
+}
+
+/** Prints the table and writes bench/results/<date>.json and docs/BENCHMARKS.md. */
+export function writeReport(r: BenchResult, log: (line: string) => void): void {
+  const stamp = r.date.replace(/[:.]/g, '-');
+  const json = path.join(repoRoot, 'bench', 'results', `${stamp}.json`);
+  fs.mkdirSync(path.dirname(json), { recursive: true });
+  fs.writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
+  const checks = targets(r)
+    .map(
+      ([what, value, ok]) =>
+        `| ${what} | ${value} | ${ok === undefined ? '–' : ok ? 'met' : '**not met**'} |`,
+    )
+    .join('\n');
+  const analysis = fs.existsSync(path.join(repoRoot, 'bench', 'ANALYSIS.md'))
+    ? fs.readFileSync(path.join(repoRoot, 'bench', 'ANALYSIS.md'), 'utf8')
+    : '';
+  const md = `# Benchmarks
+
+Generated by \`npm run bench\` on ${r.date} (scale ${r.scale}${r.scale === 1 ? ', the full workloads' : ', NOT the full workloads'}),
+${r.machine}; every component local (Temporal CLI dev server, one Kafka broker, two MinIO
+servers on one disk). Raw numbers: \`bench/results/${path.basename(json)}\`.
+
+Throughput runs from the first PUT to the last COMPLETED status. Latency is journal event
+time (MinIO's \`eventTime\`) → COMPLETED, split into *journal delivery* (event time → the
+record's Kafka append time: MinIO's share) and *engine* (Kafka append → COMPLETED: ours).
+RSS is the peak sampled every 100 ms; CPU is worker + populator user+system time.
+Engine settings: ${Object.entries(r.engineSettings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}.
+Peers: L = plain streaming GET→PUT loop with the same SDK and concurrency (32 for W1, 8 for W2);
+P1 = \`${r.peers.rclone}\` \`copy\` with the same transfers; P2 = MinIO bucket replication set up with \`mc\` (${r.peers.mc}).
+For W2 the ratio columns compare MiB/s, elsewhere objects/s.
+
+Temporal dev server ceiling, measured in the same run: **${f(r.temporalCeiling.workflowsPerSecond)} empty workflows/s**
+(signal-with-start of a workflow that completes on its signal, no activity; 64 concurrent calls).
+
+${table(r)}
+
+## Targets
+
+| target | measured | |
+|---|---|---|
+${checks}
+
+${analysis}`;
+  fs.writeFileSync(path.join(repoRoot, 'docs', 'BENCHMARKS.md'), md);
+  log(
+    `\n${table(r)}\n\n${targets(r)
+      .map(([w, v, ok]) => `${ok ? 'met    ' : 'NOT MET'}  ${w}: ${v}`)
+      .join('\n')}`,
+  );
+  log(`results: ${json}; report: docs/BENCHMARKS.md`);
+}

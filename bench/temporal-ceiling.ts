@@ -1,0 +1,49 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import pLimit from 'p-limit';
+import { touch } from './empty-workflows';
+
+/**
+ * Signal-with-starts `count` empty workflows (the populator's call, with no activity) and
+ * measures how many complete per second: the ceiling the Temporal server itself sets.
+ */
+export async function measureTemporalCeiling(
+  address: string,
+  count: number,
+  concurrency = 64,
+): Promise<{ workflowsPerSecond: number; seconds: number }> {
+  const taskQueue = `ceiling-${Date.now()}`;
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowsPath: require.resolve('./empty-workflows'),
+    maxConcurrentWorkflowTaskExecutions: 32,
+  });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const limit = pLimit(concurrency);
+  try {
+    const started = Date.now();
+    await worker.runUntil(async () => {
+      const handles = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          limit(() =>
+            client.workflow.signalWithStart('emptyWorkflow', {
+              taskQueue,
+              workflowId: `${taskQueue}-${i}`,
+              signal: touch,
+              signalArgs: [],
+            }),
+          ),
+        ),
+      );
+      await Promise.all(handles.map((h) => limit(() => h.result())));
+    });
+    const seconds = (Date.now() - started) / 1000;
+    return { workflowsPerSecond: count / seconds, seconds };
+  } finally {
+    await connection.close();
+    await nativeConnection.close();
+  }
+}

@@ -1,0 +1,93 @@
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+
+export interface PutRecord {
+  key: string;
+  versionId: string;
+  bytes: number;
+  putAt: number;
+}
+
+export interface WorkloadSpec {
+  id: 'W1' | 'W2' | 'W3' | 'W4';
+  title: string;
+  run(s3: S3Client, bucket: string): Promise<PutRecord[]>;
+}
+
+async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<PutRecord> {
+  const started = Date.now();
+  const out = await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
+  );
+  return { key, versionId: out.VersionId!, bytes: body.length, putAt: started };
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export function workloads(scale: number): WorkloadSpec[] {
+  const n = (full: number, min: number) => Math.max(min, Math.round(full * scale));
+  const w1Count = n(5000, 100);
+  const w2Count = n(8, 2);
+  const w3Keys = n(20, 4);
+  const w3Versions = n(50, 5);
+  const w4Seconds = n(60, 10);
+  return [
+    {
+      id: 'W1',
+      title: `${w1Count} objects of 4 KiB, put as fast as the source accepts`,
+      run: async (s3, bucket) => {
+        const body = Buffer.alloc(4 * KiB, 'w');
+        const limit = pLimit(64);
+        return Promise.all(
+          Array.from({ length: w1Count }, (_, i) => limit(() => put(s3, bucket, `w1/obj-${i}`, body))),
+        );
+      },
+    },
+    {
+      id: 'W2',
+      title: `${w2Count} objects of 256 MiB`,
+      run: async (s3, bucket) => {
+        const body = Buffer.alloc(256 * MiB);
+        for (let i = 0; i < body.length; i += 4096) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+        const limit = pLimit(4);
+        return Promise.all(
+          Array.from({ length: w2Count }, (_, i) => limit(() => put(s3, bucket, `w2/big-${i}`, body))),
+        );
+      },
+    },
+    {
+      id: 'W3',
+      title: `overwrite storm: ${w3Keys} keys × ${w3Versions} versions`,
+      run: async (s3, bucket) => {
+        const records: PutRecord[] = [];
+        // Each key's versions in order; keys in parallel.
+        await Promise.all(
+          Array.from({ length: w3Keys }, async (_, k) => {
+            for (let v = 0; v < w3Versions; v++) {
+              records.push(await put(s3, bucket, `w3/key-${k}`, Buffer.from(`key ${k} version ${v}`)));
+            }
+          }),
+        );
+        return records;
+      },
+    },
+    {
+      id: 'W4',
+      title: `steady offered load: 50 objects/s for ${w4Seconds} s`,
+      run: async (s3, bucket) => {
+        const body = Buffer.alloc(4 * KiB, 's');
+        const total = 50 * w4Seconds;
+        const start = Date.now();
+        const pending: Array<Promise<PutRecord>> = [];
+        for (let i = 0; i < total; i++) {
+          const due = start + (i * 1000) / 50;
+          const wait = due - Date.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          pending.push(put(s3, bucket, `w4/obj-${i}`, body));
+        }
+        return Promise.all(pending);
+      },
+    },
+  ];
+}
