@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { replicationFailure, describeSubject, type ReplicationSubject } from './errors';
+import { describeSubject, replicationFailure, subjectOf } from './errors';
 import { hashingStream, multipartEtag, plainMd5Etag } from './hashing-stream';
 import { compareSequences, replicaMetadata } from './replica-metadata';
 import { findReplicaOf, headTargetLatest } from './target-state';
@@ -44,15 +44,6 @@ interface MultipartProgress {
   uploadId: string;
   partSize: number;
   parts: Array<{ PartNumber: number; ETag: string; md5: string }>;
-}
-
-function subjectOf(task: ReplicationTask): ReplicationSubject {
-  return {
-    bucket: task.entry.bucket,
-    key: task.entry.key,
-    versionId: task.entry.versionId,
-    site: task.target.site,
-  };
 }
 
 async function describeSource(

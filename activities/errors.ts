@@ -8,6 +8,18 @@ export interface ReplicationSubject {
   site: string;
 }
 
+export function subjectOf(task: {
+  entry: { bucket: string; key: string; versionId: string };
+  target: { site: string };
+}): ReplicationSubject {
+  return {
+    bucket: task.entry.bucket,
+    key: task.entry.key,
+    versionId: task.entry.versionId,
+    site: task.target.site,
+  };
+}
+
 export function describeSubject(s: ReplicationSubject): string {
   return `s3://${s.bucket}/${s.key} version ${s.versionId} to site ${s.site}`;
 }

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { replicationFailure } from './errors';
+import { replicationFailure, subjectOf } from './errors';
 import { compareSequences } from './replica-metadata';
 import type { ReplicationContext } from './replication-context';
 import { listTargetLatest } from './target-state';
@@ -15,12 +15,7 @@ export async function replicateDeleteMarker(
   ctx: ReplicationContext,
   task: ReplicationTask,
 ): Promise<ReplicationOutcome> {
-  const subject = {
-    bucket: task.entry.bucket,
-    key: task.entry.key,
-    versionId: task.entry.versionId,
-    site: task.target.site,
-  };
+  const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
   const attempts = Context.current().info.attempt;
   try {

@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { describeSubject, replicationFailure } from './errors';
+import { describeSubject, replicationFailure, subjectOf } from './errors';
 import type { ReplicationContext } from './replication-context';
 import { findReplicaOf, headTargetLatest } from './target-state';
 
@@ -19,12 +19,7 @@ export async function replicateObjectTags(
   task: ReplicationTask,
   knownTargetVersionId: string | undefined,
 ): Promise<ReplicationOutcome> {
-  const subject = {
-    bucket: task.entry.bucket,
-    key: task.entry.key,
-    versionId: task.entry.versionId,
-    site: task.target.site,
-  };
+  const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
   const { key } = task.entry;
   const versionId = task.entry.versionId === 'null' ? undefined : task.entry.versionId;

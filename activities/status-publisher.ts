@@ -1,23 +1,7 @@
 import type { Producer } from 'kafkajs';
-import type { ReplicationStatus, ReplicationTask } from '../shared/replication-task';
 
-/** One status change of one version at one destination, as published on the status topic. */
-export interface StatusEvent {
-  bucket: string;
-  key: string;
-  versionId: string;
-  operation: string;
-  site: string;
-  targetBucket: string;
-  status: ReplicationStatus;
-  attempt?: number;
-  reason?: string;
-  detail?: string;
-  targetVersionId?: string;
-  /** When the journal recorded the change: `at - eventTime` is the replication latency. */
-  eventTime?: string;
-  at: string;
-}
+export type { StatusEvent } from '../shared/status-event';
+import type { StatusEvent } from '../shared/status-event';
 
 export interface StatusPublisher {
   publish(events: StatusEvent[]): Promise<void>;
@@ -76,21 +60,4 @@ export function kafkaStatusPublisher(producer: Producer, topic: string): StatusP
   };
 }
 
-export function statusEvent(
-  task: ReplicationTask,
-  status: ReplicationStatus,
-  extra: Partial<StatusEvent> = {},
-): StatusEvent {
-  return {
-    bucket: task.entry.bucket,
-    key: task.entry.key,
-    versionId: task.entry.versionId,
-    operation: task.entry.operation,
-    site: task.target.site,
-    targetBucket: task.target.bucket,
-    status,
-    eventTime: task.entry.eventTime,
-    at: new Date().toISOString(),
-    ...extra,
-  };
-}
+export { statusEvent } from '../shared/status-event';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../activities/s3-clients';
-import { runSetup, DEFAULT_JOURNAL_ARN } from '../cli/commands/setup';
+import { localSetupOptions, runSetup } from '../cli/commands/setup';
 import { upsertProfile } from '../config/credentials-file';
 import { repoRoot, cacheDir } from '../stack/paths';
 import { startStack, type StackInfo } from '../stack/stack';
@@ -105,32 +105,31 @@ async function main(): Promise<void> {
     });
     for (const b of setups) {
       const problems = await runSetup(
-        {
-          config: configPath,
-          sourceBucket: b.source,
-          sourceProfile: 'crr-source',
-          targetBucket: b.target,
-          targetProfile: 'crr-target',
-          prefix: '',
-          site: 'target',
-          sourceSite: 'source',
-          sourceEndpoint: info.sites.source.endpoint,
-          targetEndpoint: info.sites.target.endpoint,
-          region: 'us-east-1',
-          deleteMarkers: true,
-          notification: b.notification,
-          journalArn: DEFAULT_JOURNAL_ARN,
-          priority: 1,
-        },
+        localSetupOptions(
+          {
+            config: configPath,
+            sourceBucket: b.source,
+            targetBucket: b.target,
+            sourceEndpoint: info.sites.source.endpoint,
+            targetEndpoint: info.sites.target.endpoint,
+          },
+          { notification: b.notification },
+        ),
         () => undefined,
       );
       if (problems > 0) throw new Error(`setup failed for ${b.source}`);
     }
     const env = { CRR_CONFIG: configPath, AWS_SHARED_CREDENTIALS_FILE: credentials, CRR_LOG_LEVEL: 'warn' };
-    const worker = spawnEngine('worker', 'workers/main.js', env, info.logDir);
-    const populator = spawnEngine('populator', 'populator/main.js', env, info.logDir);
-    children.push(worker, populator);
-    await new Promise((r) => setTimeout(r, 5000));
+    // Each workload gets fresh worker and populator processes: its RSS and CPU are its own.
+    const startEngine = async (): Promise<Engine> => {
+      const engine = {
+        worker: spawnEngine('worker', 'workers/main.js', env, info.logDir),
+        populator: spawnEngine('populator', 'populator/main.js', env, info.logDir),
+      };
+      children.push(engine.worker, engine.populator);
+      await new Promise((r) => setTimeout(r, 5000));
+      return engine;
+    };
     const site = (s: StackInfo['sites']['source']) => ({
       ...s,
       forcePathStyle: true,
@@ -154,21 +153,23 @@ async function main(): Promise<void> {
     );
     log(`Temporal ceiling: ${temporalCeiling.workflowsPerSecond.toFixed(1)} empty workflows/s`);
     const results: WorkloadResult[] = [];
-    for (const spec of specs)
+    for (const spec of specs) {
+      const engine = await startEngine();
       results.push(
         await runWorkload(spec, {
           source,
           target,
           tracker,
           temporal,
-          worker,
-          populator,
+          ...engine,
           info,
           mc,
           rclone,
           directJournal,
         }),
       );
+      await stopEngine(engine);
+    }
     const result: BenchResult = {
       date: new Date().toISOString(),
       scale,
@@ -187,11 +188,27 @@ async function main(): Promise<void> {
     await directJournal.stop();
     await connection.close();
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 2000));
     await stack.stop();
     if (process.env.BENCH_KEEP_STATE !== '1') fs.rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+interface Engine {
+  worker: ChildProcess;
+  populator: ChildProcess;
+}
+
+async function stopEngine(engine: Engine): Promise<void> {
+  await Promise.all(
+    [engine.worker, engine.populator].map(
+      (child) =>
+        new Promise<void>((resolve) =>
+          child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')),
+        ),
+    ),
+  );
 }
 
 interface Ctx {

@@ -26,18 +26,7 @@ export interface WorkloadResult {
   title: string;
   /** The same workload with the journal written by the bench instead of MinIO's notifications. */
   direct?: OurMeasurement;
-  ours: Throughput & {
-    objects: number;
-    latencyMs: { p50: number; p95: number; p99: number };
-    journalDeliveryMs: { p50: number; p99: number };
-    engineMs: { p50: number; p95: number; p99: number };
-    historyEventsPerVersion: number;
-    workerPeakRssMiB: number;
-    populatorPeakRssMiB: number;
-    cpuSecondsPer1000: number;
-    putSeconds: number;
-    failed: number;
-  };
+  ours: OurMeasurement;
   baselines: { L?: Throughput; P1?: Throughput; P2?: Throughput; P2error?: string };
 }
 

@@ -36,6 +36,9 @@ export async function signalReplicationTask(
     ],
     signal: replicationTaskSignal,
     signalArgs: [task],
+    // A copy of up to 256 MiB runs as a local activity inside a workflow task; a longer task
+    // timeout spares the heartbeat tasks the SDK would otherwise add to the history.
+    workflowTaskTimeout: '30 seconds',
     typedSearchAttributes: [
       { key: CRR_BUCKET, value: entry.bucket },
       { key: CRR_KEY, value: entry.key },

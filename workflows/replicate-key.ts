@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ReplicationActivities } from '../activities';
-import type { StatusEvent } from '../activities/status-publisher';
+import { statusEvent } from '../shared/status-event';
 import type {
   ReplicateKeyInput,
   ReplicateKeyState,
@@ -155,18 +155,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
           task,
         });
         setKeyStatus('FAILED');
-        const event: StatusEvent = {
-          bucket: task.entry.bucket,
-          key: task.entry.key,
-          versionId: task.entry.versionId,
-          operation: task.entry.operation,
-          site: task.target.site,
-          targetBucket: task.target.bucket,
-          status: 'FAILED',
-          reason: status.reason,
-          at: now(),
-        };
-        await quick.publishReplicationStatus([event]);
+        await quick.publishReplicationStatus([statusEvent(task, 'FAILED', { reason: status.reason })]);
       }
       handled++;
       if (

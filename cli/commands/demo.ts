@@ -11,7 +11,7 @@ import { LOCAL_SITE_CREDENTIALS, startStack } from '../../stack/stack';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { lookupReplication } from '../replication-lookup';
 import { connectTemporal } from '../temporal-client';
-import { runSetup, DEFAULT_JOURNAL_ARN } from './setup';
+import { localSetupOptions, runSetup } from './setup';
 
 const SOURCE_BUCKET = 'source-bucket';
 const TARGET_BUCKET = 'target-bucket';
@@ -64,23 +64,13 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
     `[demo] replication setup --source-bucket ${SOURCE_BUCKET} --source-profile crr-source --target-bucket ${TARGET_BUCKET} --target-profile crr-target`,
   );
   const problems = await runSetup(
-    {
+    localSetupOptions({
       config: configPath,
       sourceBucket: SOURCE_BUCKET,
-      sourceProfile: 'crr-source',
       targetBucket: TARGET_BUCKET,
-      targetProfile: 'crr-target',
-      prefix: '',
-      site: 'target',
-      sourceSite: 'source',
       sourceEndpoint: info.sites.source.endpoint,
       targetEndpoint: info.sites.target.endpoint,
-      region: 'us-east-1',
-      deleteMarkers: true,
-      notification: true,
-      journalArn: DEFAULT_JOURNAL_ARN,
-      priority: 1,
-    },
+    }),
     (line) => out(`  ${line}`),
   );
   if (problems > 0) throw new Error('setup failed');

@@ -164,3 +164,27 @@ export async function runSetup(o: SetupOptions, out: (line: string) => void): Pr
 }
 
 export const DEFAULT_JOURNAL_ARN = MINIO_JOURNAL_QUEUE_ARN;
+
+/** The setup of a local stack's two sites with the demo profiles; callers override what differs. */
+export function localSetupOptions(
+  required: Pick<
+    SetupOptions,
+    'config' | 'sourceBucket' | 'targetBucket' | 'sourceEndpoint' | 'targetEndpoint'
+  >,
+  overrides: Partial<SetupOptions> = {},
+): SetupOptions {
+  return {
+    sourceProfile: 'crr-source',
+    targetProfile: 'crr-target',
+    prefix: '',
+    site: 'target',
+    sourceSite: 'source',
+    region: 'us-east-1',
+    deleteMarkers: true,
+    notification: true,
+    journalArn: DEFAULT_JOURNAL_ARN,
+    priority: 1,
+    ...required,
+    ...overrides,
+  };
+}

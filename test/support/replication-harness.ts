@@ -9,7 +9,7 @@ import { kafkaStatusPublisher } from '../../activities/status-publisher';
 import { upsertProfile } from '../../config/credentials-file';
 import { parseEngineConfig, type EngineConfig } from '../../config/engine-config';
 import { lookupReplication } from '../../cli/replication-lookup';
-import { runSetup, DEFAULT_JOURNAL_ARN } from '../../cli/commands/setup';
+import { localSetupOptions, runSetup } from '../../cli/commands/setup';
 import { createPopulator } from '../../populator/populator';
 import type { VersionStatus } from '../../shared/replication-task';
 import { createReplicationWorker, type RunningReplicationWorker } from '../../workers/replication-worker';
@@ -56,6 +56,8 @@ export class ReplicationHarness {
     private readonly editConfig: (raw: EditableConfig) => void = () => undefined,
     /** Extra profiles for the credentials file (written before anything reads it: the SDK caches it). */
     private readonly extraProfiles: Record<string, { accessKeyId: string; secretAccessKey: string }> = {},
+    /** Where the populator reaches Temporal (default: the stack's address), e.g. through a TcpProxy. */
+    private readonly populatorTemporalAddress?: string,
   ) {
     this.sourceBucket = uniqueBucket(`${name}-src`);
   }
@@ -84,23 +86,16 @@ export class ReplicationHarness {
     );
     for (const [i, d] of this.destinations.entries()) {
       const problems = await runSetup(
-        {
-          config: this.configPath,
-          sourceBucket: this.sourceBucket,
-          sourceProfile: 'crr-source',
-          targetBucket: d.bucket,
-          targetProfile: 'crr-target',
-          prefix: d.prefix ?? '',
-          site: d.site,
-          sourceSite: 'source',
-          sourceEndpoint: this.stack.sites.source.endpoint,
-          targetEndpoint: this.stack.sites.target.endpoint,
-          region: 'us-east-1',
-          deleteMarkers: d.deleteMarkers ?? true,
-          notification: true,
-          journalArn: DEFAULT_JOURNAL_ARN,
-          priority: i + 1,
-        },
+        localSetupOptions(
+          {
+            config: this.configPath,
+            sourceBucket: this.sourceBucket,
+            targetBucket: d.bucket,
+            sourceEndpoint: this.stack.sites.source.endpoint,
+            targetEndpoint: this.stack.sites.target.endpoint,
+          },
+          { prefix: d.prefix ?? '', site: d.site, deleteMarkers: d.deleteMarkers ?? true, priority: i + 1 },
+        ),
         (line) => this.logs.push(line),
       );
       if (problems > 0) throw new Error(`setup failed:\n${this.logs.join('\n')}`);
@@ -120,11 +115,17 @@ export class ReplicationHarness {
       logLevel: logLevel.NOTHING,
     });
     const producer = kafka.producer();
+    const populatorTemporal = this.populatorTemporalAddress
+      ? new Client({
+          connection: Connection.lazy({ address: this.populatorTemporalAddress }),
+          namespace: this.config.temporal.namespace,
+        })
+      : this.temporal;
     this.populator = createPopulator({
       config: this.config,
       consumer: kafka.consumer({ groupId: this.config.kafka.consumerGroup }),
       producer,
-      temporal: this.temporal,
+      temporal: populatorTemporal,
       source: clientFor(createSiteClients(this.config), this.config.sourceSite),
       status: kafkaStatusPublisher(producer, this.config.kafka.statusTopic),
       logger,
