@@ -84,6 +84,51 @@ export async function rawCopy(
   return Date.now() - started;
 }
 
+/**
+ * L over the engine's own window: the workload's PUTs, each object copied with the same
+ * streaming GET → PUT as soon as its PUT returns. Its time runs from the first PUT to the last
+ * copy, like the engine's (first PUT → last COMPLETED), so the source upload counts for both.
+ */
+export async function rawCopyAfterPut(
+  run: (s3: S3Client, bucket: string) => Promise<Array<{ putAt: number }>>,
+  source: S3Client,
+  target: S3Client,
+  sourceBucket: string,
+  targetBucket: string,
+  concurrency: number,
+): Promise<number> {
+  const limit = pLimit(concurrency);
+  const copies: Array<Promise<number>> = [];
+  const send = source.send.bind(source) as (command: unknown) => Promise<unknown>;
+  const writer = Object.create(source) as S3Client;
+  writer.send = (async (command: unknown) => {
+    const out = (await send(command)) as { VersionId?: string };
+    if (command instanceof PutObjectCommand) {
+      const { Key, ContentLength } = command.input;
+      copies.push(
+        limit(async () => {
+          const object = await source.send(
+            new GetObjectCommand({ Bucket: sourceBucket, Key, VersionId: out.VersionId }),
+          );
+          await target.send(
+            new PutObjectCommand({
+              Bucket: targetBucket,
+              Key,
+              Body: object.Body as never,
+              ContentLength,
+            }),
+          );
+          return Date.now();
+        }),
+      );
+    }
+    return out;
+  }) as S3Client['send'];
+  const records = await run(writer, sourceBucket);
+  const done = await Promise.all(copies);
+  return Math.max(...done) - Math.min(...records.map((r) => r.putAt));
+}
+
 function rcloneEnv(name: string, site: S3SiteEndpoint): NodeJS.ProcessEnv {
   const prefix = `RCLONE_CONFIG_${name.toUpperCase()}`;
   return {

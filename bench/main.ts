@@ -19,10 +19,12 @@ import {
   createVersionedBucket,
   listKeys,
   rawCopy,
+  rawCopyAfterPut,
   rcloneCopy,
   rcloneVersion,
   waitForObjectCount,
 } from './baselines';
+import { ComponentCpuSampler, type Classifier } from './component-cpu';
 import { CompletionTracker } from './completion-tracker';
 import { DirectJournal } from './direct-journal';
 import { measureTemporalCeiling } from './temporal-ceiling';
@@ -33,12 +35,14 @@ import { writeReport, type BenchResult, type WorkloadResult } from './report';
 const MiB = 1024 * 1024;
 const log = (line: string) => console.log(`[bench] ${line}`);
 const DIRECT_JOURNAL_WORKLOADS = ['W1', 'W4'];
-const WORKER = {
+const WORKER: Record<string, number> = {
   maxConcurrentActivities: 32,
   maxConcurrentWorkflowTasks: 32,
   maxCachedWorkflows: 2000,
   partSizeBytes: 16 * MiB,
   partConcurrency: 4,
+  // BENCH_WORKER='{"partSizeBytes": 33554432}' tries other worker settings (reported with the results).
+  ...(JSON.parse(process.env.BENCH_WORKER ?? '{}') as Record<string, number>),
 };
 
 function mcBinary(): string | undefined {
@@ -61,7 +65,15 @@ function mcBinary(): string | undefined {
 
 function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
   const out = fs.openSync(path.join(logDir, `${name}.log`), 'a');
-  return spawn(process.execPath, [path.join(repoRoot, 'dist', entry)], {
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of each engine process (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${path.resolve(process.env.BENCH_PROFILE)}`,
+        `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
+  return spawn(process.execPath, [...profile, path.join(repoRoot, 'dist', entry)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
@@ -96,7 +108,9 @@ async function main(): Promise<void> {
         worker: WORKER,
       }),
     );
-    const specs = workloads(scale);
+    // BENCH_ONLY=W2 (or W1,W4,ceiling) runs a subset while trying a change; the report is printed only.
+    const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
+    const specs = workloads(scale).filter((spec) => !only || only.includes(spec.id));
     const setups = specs.flatMap((spec) => {
       const id = spec.id.toLowerCase();
       const normal = { source: `bench-${id}-src`, target: `bench-${id}-dst`, notification: true };
@@ -146,12 +160,23 @@ async function main(): Promise<void> {
     const mc = mcBinary();
     const rclone = await rcloneVersion().catch(() => undefined);
 
-    log('Temporal ceiling: signal-with-start of empty workflows...');
-    const temporalCeiling = await measureTemporalCeiling(
-      info.temporal.address,
-      Math.max(200, Math.round(1000 * scale)),
-    );
-    log(`Temporal ceiling: ${temporalCeiling.workflowsPerSecond.toFixed(1)} empty workflows/s`);
+    let temporalCeiling: BenchResult['temporalCeiling'] = { workflowsPerSecond: Number.NaN, seconds: 0 };
+    if (!only || only.includes('ceiling')) {
+      log('Temporal ceiling: signal-with-start of empty workflows...');
+      const count = Math.max(200, Math.round(1000 * scale));
+      const serverCpu = new ComponentCpuSampler((argv) =>
+        path.basename(argv[0] ?? '') === 'temporal' && argv.includes('start-dev') ? 'temporal' : undefined,
+      );
+      let serverSeconds = Number.NaN;
+      temporalCeiling = await measureTemporalCeiling(info.temporal.address, count, 64, {
+        start: () => serverCpu.start(),
+        stop: () => {
+          serverSeconds = serverCpu.stop().components.temporal ?? Number.NaN;
+        },
+      });
+      temporalCeiling = { ...temporalCeiling, serverCpuMsPerWorkflow: (serverSeconds / count) * 1000 };
+      log(`Temporal ceiling: ${temporalCeiling.workflowsPerSecond.toFixed(1)} empty workflows/s`);
+    }
     const results: WorkloadResult[] = [];
     for (const spec of specs) {
       const engine = await startEngine();
@@ -181,6 +206,7 @@ async function main(): Promise<void> {
         mc: mc ? path.basename(path.dirname(mc)) : 'not available',
       },
       workloads: results,
+      only,
       temporalCeiling,
     };
     writeReport(result, log);
@@ -193,6 +219,25 @@ async function main(): Promise<void> {
     await stack.stop();
     if (process.env.BENCH_KEEP_STATE !== '1') fs.rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+/** Which stack component each process is, so CPU can be attributed per component. */
+function stackClassifier(ctx: Ctx): Classifier {
+  const sourcePort = new URL(ctx.info.sites.source.endpoint).port;
+  const targetPort = new URL(ctx.info.sites.target.endpoint).port;
+  return (argv, pid) => {
+    if (pid === process.pid) return 'load generator';
+    if (pid === ctx.worker.pid) return 'worker';
+    if (pid === ctx.populator.pid) return 'populator';
+    const program = path.basename(argv[0] ?? '');
+    if (program === 'temporal' && argv.includes('start-dev')) return 'temporal';
+    if (program === 'java' && argv.includes('kafka.Kafka')) return 'kafka';
+    if (program === 'minio' && argv.includes('server')) {
+      if (argv.includes(`127.0.0.1:${sourcePort}`)) return 'minio source';
+      if (argv.includes(`127.0.0.1:${targetPort}`)) return 'minio target';
+    }
+    return undefined;
+  };
 }
 
 interface Engine {
@@ -230,6 +275,8 @@ async function measureOurs(
   bucket: string,
   s3: ReturnType<typeof createS3Client>,
 ): Promise<{ ours: WorkloadResult['ours']; bytes: number }> {
+  const componentSampler = new ComponentCpuSampler(stackClassifier(ctx));
+  componentSampler.start();
   const workerSampler = new ProcessSampler(ctx.worker.pid!);
   const populatorSampler = new ProcessSampler(ctx.populator.pid!);
   workerSampler.start();
@@ -241,6 +288,7 @@ async function measureOurs(
     records.map((r) => r.versionId),
     30 * 60_000,
   );
+  const componentUse = componentSampler.stop();
   const workerUse = workerSampler.stop();
   const populatorUse = populatorSampler.stop();
   const firstPut = Math.min(...records.map((r) => r.putAt));
@@ -276,6 +324,10 @@ async function measureOurs(
     cpuSecondsPer1000: ((workerUse.cpuSeconds + populatorUse.cpuSeconds) / records.length) * 1000,
     putSeconds: (putsDone - firstPut) / 1000,
     failed: completions.filter((c) => c.status !== 'COMPLETED').length,
+    componentCpuPer1000: Object.fromEntries(
+      Object.entries(componentUse.components).map(([c, sec]) => [c, (sec / records.length) * 1000]),
+    ),
+    machineBusyShare: componentUse.machineBusyShare,
   };
   log(
     `${spec.id}${s3 === ctx.source ? '' : ' (direct journal)'}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms)`,
@@ -298,7 +350,8 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
       ).ours
     : undefined;
   const baselines: WorkloadResult['baselines'] = {};
-  if (spec.id === 'W1' || spec.id === 'W2') {
+  // BENCH_BASELINES=0 measures the engine alone (quicker, while trying a change).
+  if ((spec.id === 'W1' || spec.id === 'W2') && process.env.BENCH_BASELINES !== '0') {
     const keys = await listKeys(ctx.source, bucket);
     const concurrency = spec.id === 'W1' ? 32 : 8;
     const lBucket = `bench-${spec.id.toLowerCase()}-limit`;
@@ -311,6 +364,19 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
     };
     log(
       `${spec.id}: L ${baselines.L.objectsPerSecond.toFixed(1)} obj/s, ${baselines.L.mibPerSecond.toFixed(1)} MiB/s`,
+    );
+    const wSrc = `bench-${spec.id.toLowerCase()}-lwsrc`;
+    const wDst = `bench-${spec.id.toLowerCase()}-lwdst`;
+    await createVersionedBucket(ctx.source, wSrc);
+    await createVersionedBucket(ctx.target, wDst);
+    const wMs = await rawCopyAfterPut(spec.run, ctx.source, ctx.target, wSrc, wDst, concurrency);
+    baselines.Lwindow = {
+      seconds: wMs / 1000,
+      objectsPerSecond: keys.length / (wMs / 1000),
+      mibPerSecond: bytes / MiB / (wMs / 1000),
+    };
+    log(
+      `${spec.id}: L same window ${baselines.Lwindow.objectsPerSecond.toFixed(1)} obj/s, ${baselines.Lwindow.mibPerSecond.toFixed(1)} MiB/s`,
     );
     if (ctx.rclone) {
       const rBucket = `bench-${spec.id.toLowerCase()}-rclone`;

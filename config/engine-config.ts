@@ -58,10 +58,14 @@ const EngineConfigSchema = z
         maxConcurrentActivities: z.number().int().min(1).default(32),
         maxConcurrentWorkflowTasks: z.number().int().min(2).default(16),
         maxCachedWorkflows: z.number().int().min(0).default(1000),
+        // Most workflow tasks are a new key's first task, served from the normal (non-sticky)
+        // queue: the SDK's default ratio (0.2) would leave 2 of 10 pollers on it.
+        workflowTaskPolls: z.number().int().min(2).optional(),
+        nonStickyToStickyPollRatio: z.number().min(0.01).max(1).default(1),
         multipartThresholdBytes: z
           .number()
           .int()
-          .default(64 * MiB),
+          .default(256 * MiB),
         localActivityMaxBytes: z
           .number()
           .int()
@@ -88,6 +92,10 @@ const EngineConfigSchema = z
       .object({
         signalConcurrency: z.number().int().min(1).default(64),
         partitionsConsumedConcurrently: z.number().int().min(1).default(8),
+        // Accepted offsets are committed at most this often (one Kafka write per interval instead
+        // of one per batch); a restart redelivers at most this long of journal, which the
+        // workflows deduplicate.
+        commitIntervalMs: z.number().int().min(0).default(1000),
       })
       .prefault({}),
   })

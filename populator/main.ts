@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { clientFor } from '../activities/s3-clients';
-import { kafkaStatusPublisher } from '../activities/status-publisher';
+import { batchingStatusPublisher, kafkaStatusPublisher } from '../activities/status-publisher';
 import { defaultConfigPath, loadEngineConfig } from '../config/engine-config';
 import { createLogger } from '../shared/logger';
 import { createSiteClients } from '../workers/site-clients';
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     producer,
     temporal,
     source: clientFor(clients, config.sourceSite),
-    status: kafkaStatusPublisher(producer, config.kafka.statusTopic),
+    // Partitions are consumed concurrently: gather their PENDING events into one request.
+    status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
   });
   await populator.start();

@@ -23,7 +23,8 @@ export interface PopulatorDeps {
   logger: Logger;
 }
 
-// Offsets are committed after each chunk, so a restart redoes at most this many messages.
+// A chunk's offset is resolved only once Temporal accepted all of it; resolved offsets are
+// committed every `commitIntervalMs`, so a restart redoes at most that much journal.
 const CHUNK_SIZE = 500;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -186,6 +187,7 @@ export function createPopulator(deps: PopulatorDeps) {
       await consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
+        autoCommitInterval: config.populator.commitIntervalMs || null,
         partitionsConsumedConcurrently: config.populator.partitionsConsumedConcurrently,
         eachBatch,
       });

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { EngineConfig } from '../config/engine-config';
 import type { ReplicateKeyInput, ReplicationTask } from '../shared/replication-task';
-import { CRR_BUCKET, CRR_KEY, CRR_SITE, CRR_STATUS } from '../shared/search-attributes';
+import { CRR_BUCKET, CRR_KEY, CRR_SITE } from '../shared/search-attributes';
 import { REPLICATE_KEY_WORKFLOW, replicationTaskSignal, taskQueueFor } from '../shared/workflow-contract';
 import { replicationWorkflowId } from '../shared/workflow-id';
 
@@ -36,14 +36,13 @@ export async function signalReplicationTask(
     ],
     signal: replicationTaskSignal,
     signalArgs: [task],
-    // A copy of up to 256 MiB runs as a local activity inside a workflow task; a longer task
-    // timeout spares the heartbeat tasks the SDK would otherwise add to the history.
+    // Small copies run as local activities inside a workflow task; a longer task timeout spares
+    // the heartbeat tasks the SDK adds to the history when one of them is slow.
     workflowTaskTimeout: '30 seconds',
     typedSearchAttributes: [
       { key: CRR_BUCKET, value: entry.bucket },
       { key: CRR_KEY, value: entry.key },
       { key: CRR_SITE, value: target.site },
-      { key: CRR_STATUS, value: 'PROCESSING' },
     ],
   });
   return workflowId;

@@ -94,6 +94,8 @@ export async function createReplicationWorker(
         maxConcurrentActivityTaskExecutions: w.maxConcurrentActivities,
         maxConcurrentWorkflowTaskExecutions: w.maxConcurrentWorkflowTasks,
         maxCachedWorkflows: w.maxCachedWorkflows,
+        maxConcurrentWorkflowTaskPolls: w.workflowTaskPolls,
+        nonStickyToStickyPollRatio: w.nonStickyToStickyPollRatio,
         shutdownGraceTime: w.shutdownGraceMs,
       }),
     ),

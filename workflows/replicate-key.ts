@@ -84,9 +84,13 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     retry,
   });
 
-  let currentStatus: ReplicationStatus = 'PROCESSING'; // set by the populator at start
+  // CrrStatus is written only once a key has failed (FAILED, then PROCESSING on retry, then
+  // COMPLETED): a key that never fails costs no upsert event and no visibility write, and its
+  // execution status (Running/Completed) already says where it is.
+  let currentStatus = workflowInfo().typedSearchAttributes.get(CRR_STATUS) as ReplicationStatus | undefined;
   const setKeyStatus = (status: ReplicationStatus) => {
     if (status === currentStatus) return;
+    if (currentStatus === undefined && status !== 'FAILED') return;
     upsertSearchAttributes([{ key: CRR_STATUS, value: status }]);
     currentStatus = status;
   };

@@ -4,11 +4,15 @@ import {
   PutObjectCommand,
   type PutObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { temporal as proto } from '@temporalio/proto';
 import { listFailed, retryFailed } from '../../cli/commands/failures';
+import { CRR_STATUS } from '../../shared/search-attributes';
+import { replicationWorkflowId } from '../../shared/workflow-id';
 import { ReplicationHarness } from '../support/replication-harness';
 import { headLatest, replicaHistory } from '../support/s3-helpers';
 import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
+const EventType = proto.api.enums.v1.EventType;
 const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
 const target = s3ClientFor(stack.sites.target);
@@ -188,6 +192,23 @@ describe('journal formats, dead letters, loops and failures', () => {
     );
     // The same object still replicates to the healthy destination.
     expect((await harness.waitForVersion(destination.site, key, put.VersionId!)).status).toBe('COMPLETED');
+
+    // CrrStatus is written only for keys that failed: the healthy run completes without an
+    // upsert (one event fewer per version), the broken one is searchable as FAILED.
+    const healthy = harness.temporal.workflow.getHandle(
+      replicationWorkflowId(destination.site, harness.sourceBucket, key),
+    );
+    await healthy.result();
+    expect((await healthy.describe()).typedSearchAttributes.get(CRR_STATUS)).toBeUndefined();
+    const events = (await healthy.fetchHistory()).events ?? [];
+    const types = events.map((e) => e.eventType);
+    expect(types).not.toContain(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES);
+    expect(types.filter((t) => t === EventType.EVENT_TYPE_MARKER_RECORDED)).toHaveLength(1);
+    expect(events.length).toBeLessThanOrEqual(12);
+    const broken = harness.temporal.workflow.getHandle(
+      replicationWorkflowId('broken-site', harness.sourceBucket, key),
+    );
+    expect((await broken.describe()).typedSearchAttributes.get(CRR_STATUS)).toBe('FAILED');
 
     const listed = await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket });
     expect(listed).toHaveLength(1);
