@@ -46,6 +46,12 @@ interface MultipartProgress {
   parts: Array<{ PartNumber: number; ETag: string; md5: string }>;
 }
 
+/** A NoSuchUpload answer: the heartbeated upload was aborted or completed, so start over. */
+function uploadIsGone(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchUpload' || e?.Code === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
+}
+
 async function describeSource(
   ctx: ReplicationContext,
   task: ReplicationTask,
@@ -234,7 +240,7 @@ async function resumeOrStartUpload(
   task: ReplicationTask,
   source: SourceVersion,
   target: S3Client,
-): Promise<MultipartProgress> {
+): Promise<MultipartProgress & { resumed: boolean }> {
   const { bucket } = task.target;
   const { key } = task.entry;
   const previous = Context.current().info.heartbeatDetails as MultipartProgress | undefined;
@@ -247,9 +253,12 @@ async function resumeOrStartUpload(
       return {
         ...previous,
         parts: previous.parts.filter((p) => onServer.get(p.PartNumber) === p.ETag.replace(/"/g, '')),
+        resumed: true,
       };
-    } catch {
-      // The upload is gone (aborted or completed): start over below.
+    } catch (err) {
+      // Only a vanished upload means starting over; an unreachable target fails this attempt
+      // (the next one resumes), rather than abandoning the parts already sent.
+      if (!uploadIsGone(err)) throw err;
     }
   }
   // One workflow per key and site serialises copies, so any other upload of this key is abandoned.
@@ -266,6 +275,7 @@ async function resumeOrStartUpload(
     uploadId: created.UploadId,
     partSize: partSizeFor(source.size, ctx.settings.partSizeBytes),
     parts: [],
+    resumed: false,
   };
 }
 
@@ -282,9 +292,12 @@ async function copyMultipart(
   const activity = Context.current();
   const { bucket } = task.target;
   const { key } = task.entry;
-  const progress = await resumeOrStartUpload(ctx, task, source, target);
+  const { resumed, ...progress } = await resumeOrStartUpload(ctx, task, source, target);
   const partCount = Math.ceil(source.size / progress.partSize);
   const done = new Set(progress.parts.map((p) => p.PartNumber));
+  const resumedDetail = resumed
+    ? `resumed multipart upload ${progress.uploadId} with ${done.size} of ${partCount} parts already sent`
+    : undefined;
   const todo = Array.from({ length: partCount }, (_, i) => i + 1).filter((n) => !done.has(n));
   activity.heartbeat(progress);
 
@@ -345,7 +358,12 @@ async function copyMultipart(
         'TransientChecksumMismatch',
       );
     }
-    return { targetVersionId: completed.VersionId, bytes: source.size, attempts: activity.info.attempt };
+    return {
+      targetVersionId: completed.VersionId,
+      bytes: source.size,
+      attempts: activity.info.attempt,
+      detail: resumedDetail,
+    };
   } catch (err) {
     const failure = replicationFailure('multipart copy', subjectOf(task), err);
     if (failure.nonRetryable) {

@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../activities/s3-clients';
 import { localSetupOptions, runSetup } from '../cli/commands/setup';
 import { upsertProfile } from '../config/credentials-file';
+import { MINIO_UNQUEUED_JOURNAL_ARN } from '../shared/topics';
 import { repoRoot, cacheDir } from '../stack/paths';
 import { startStack, type StackInfo } from '../stack/stack';
 import {
@@ -35,6 +36,8 @@ import { writeReport, type BenchResult, type WorkloadResult } from './report';
 const MiB = 1024 * 1024;
 const log = (line: string) => console.log(`[bench] ${line}`);
 const DIRECT_JOURNAL_WORKLOADS = ['W1', 'W4'];
+// Also measured with MinIO's journal target that has no queue folder (events sent at once).
+const UNQUEUED_JOURNAL_WORKLOADS = ['W4'];
 const WORKER: Record<string, number> = {
   maxConcurrentActivities: 32,
   maxConcurrentWorkflowTasks: 32,
@@ -113,9 +116,28 @@ async function main(): Promise<void> {
     const specs = workloads(scale).filter((spec) => !only || only.includes(spec.id));
     const setups = specs.flatMap((spec) => {
       const id = spec.id.toLowerCase();
-      const normal = { source: `bench-${id}-src`, target: `bench-${id}-dst`, notification: true };
-      const direct = { source: `bench-${id}-direct`, target: `bench-${id}-direct-dst`, notification: false };
-      return DIRECT_JOURNAL_WORKLOADS.includes(spec.id) ? [normal, direct] : [normal];
+      type BucketSetup = { source: string; target: string; notification: boolean; journalArn?: string };
+      const normal: BucketSetup = {
+        source: `bench-${id}-src`,
+        target: `bench-${id}-dst`,
+        notification: true,
+      };
+      const direct: BucketSetup = {
+        source: `bench-${id}-direct`,
+        target: `bench-${id}-direct-dst`,
+        notification: false,
+      };
+      const unqueued: BucketSetup = {
+        source: `bench-${id}-now`,
+        target: `bench-${id}-now-dst`,
+        notification: true,
+        journalArn: MINIO_UNQUEUED_JOURNAL_ARN,
+      };
+      return [
+        normal,
+        ...(DIRECT_JOURNAL_WORKLOADS.includes(spec.id) ? [direct] : []),
+        ...(UNQUEUED_JOURNAL_WORKLOADS.includes(spec.id) ? [unqueued] : []),
+      ];
     });
     for (const b of setups) {
       const problems = await runSetup(
@@ -127,7 +149,7 @@ async function main(): Promise<void> {
             sourceEndpoint: info.sites.source.endpoint,
             targetEndpoint: info.sites.target.endpoint,
           },
-          { notification: b.notification },
+          { notification: b.notification, ...(b.journalArn ? { journalArn: b.journalArn } : {}) },
         ),
         () => undefined,
       );
@@ -209,7 +231,7 @@ async function main(): Promise<void> {
       only,
       temporalCeiling,
     };
-    writeReport(result, log);
+    await writeReport(result, log);
     await tracker.stop();
     await directJournal.stop();
     await connection.close();
@@ -274,6 +296,7 @@ async function measureOurs(
   ctx: Ctx,
   bucket: string,
   s3: ReturnType<typeof createS3Client>,
+  label = '',
 ): Promise<{ ours: WorkloadResult['ours']; bytes: number }> {
   const componentSampler = new ComponentCpuSampler(stackClassifier(ctx));
   componentSampler.start();
@@ -330,7 +353,7 @@ async function measureOurs(
     machineBusyShare: componentUse.machineBusyShare,
   };
   log(
-    `${spec.id}${s3 === ctx.source ? '' : ' (direct journal)'}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms)`,
+    `${spec.id}${label}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms)`,
   );
   return { ours, bytes };
 }
@@ -346,6 +369,18 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
           ctx,
           `bench-${spec.id.toLowerCase()}-direct`,
           ctx.directJournal.wrap(ctx.source),
+          ' (direct journal)',
+        )
+      ).ours
+    : undefined;
+  const unqueued = UNQUEUED_JOURNAL_WORKLOADS.includes(spec.id)
+    ? (
+        await measureOurs(
+          spec,
+          ctx,
+          `bench-${spec.id.toLowerCase()}-now`,
+          ctx.source,
+          ' (MinIO target without queue folder)',
         )
       ).ours
     : undefined;
@@ -429,7 +464,7 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
       }
     }
   }
-  return { id: spec.id, title: spec.title, ours, direct, baselines };
+  return { id: spec.id, title: spec.title, ours, direct, unqueued, baselines };
 }
 
 main().catch((err: unknown) => {

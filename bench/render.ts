@@ -10,4 +10,4 @@ if (!file) {
   console.error('usage: tsx bench/render.ts bench/results/<date>.json');
   process.exit(2);
 }
-writeReport(JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResult, (line) => console.log(line));
+void writeReport(JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResult, (line) => console.log(line));

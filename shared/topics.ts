@@ -10,3 +10,12 @@ export const JOURNAL_PARTITIONS = 8;
 /** MinIO notification target id: the bucket notification ARN is arn:minio:sqs::JOURNAL:kafka. */
 export const MINIO_JOURNAL_TARGET_ID = 'JOURNAL';
 export const MINIO_JOURNAL_QUEUE_ARN = `arn:minio:sqs::${MINIO_JOURNAL_TARGET_ID}:kafka`;
+
+/**
+ * A second target to the same topic without MinIO's queue folder: events are sent at once
+ * instead of on the queue's 3-second replay tick, but are lost while Kafka is unreachable.
+ * Opt-in (`replication setup --journal-arn arn:minio:sqs::JOURNALNOW:kafka`) for buckets
+ * that need sub-second lag more than they need the journal to survive a Kafka outage.
+ */
+export const MINIO_UNQUEUED_JOURNAL_TARGET_ID = 'JOURNALNOW';
+export const MINIO_UNQUEUED_JOURNAL_ARN = `arn:minio:sqs::${MINIO_UNQUEUED_JOURNAL_TARGET_ID}:kafka`;

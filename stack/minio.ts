@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { MINIO_JOURNAL_TARGET_ID } from '../shared/topics';
+import { MINIO_JOURNAL_TARGET_ID, MINIO_UNQUEUED_JOURNAL_TARGET_ID } from '../shared/topics';
 import { minioBinary } from './binaries';
 import { ManagedProcess, waitUntilReady } from './managed-process';
 import { preferredOrFreePort } from './ports';
@@ -34,6 +34,7 @@ export async function startMinio(
   const port = await preferredOrFreePort(options.port);
   const consolePort = await preferredOrFreePort(options.port === undefined ? undefined : options.port + 1);
   const id = MINIO_JOURNAL_TARGET_ID;
+  const now = MINIO_UNQUEUED_JOURNAL_TARGET_ID;
   const notifyEnv: NodeJS.ProcessEnv = options.journal
     ? {
         [`MINIO_NOTIFY_KAFKA_ENABLE_${id}`]: 'on',
@@ -42,6 +43,9 @@ export async function startMinio(
         // Events wait on disk while the broker is down instead of being dropped.
         [`MINIO_NOTIFY_KAFKA_QUEUE_DIR_${id}`]: path.join(options.dataDir, `${options.name}-events`),
         [`MINIO_NOTIFY_KAFKA_QUEUE_LIMIT_${id}`]: '100000',
+        [`MINIO_NOTIFY_KAFKA_ENABLE_${now}`]: 'on',
+        [`MINIO_NOTIFY_KAFKA_BROKERS_${now}`]: options.journal.brokers.join(','),
+        [`MINIO_NOTIFY_KAFKA_TOPIC_${now}`]: options.journal.topic,
       }
     : {};
   const proc = new ManagedProcess({

@@ -4,6 +4,7 @@ import net from 'node:net';
 export class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private budget?: { bytes: number; reached: () => void };
   port = 0;
 
   constructor(
@@ -19,12 +20,32 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => s.destroy());
       }
+      client.on('data', (chunk: Buffer) => this.count(chunk.length));
       client.pipe(upstream).pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
     this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * Cuts (as cut() does) once `bytes` more bytes went from clients to the server: a
+   * deterministic way to break a transfer part-way. Resolves when the cut happened.
+   */
+  cutAfterBytes(bytes: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.budget = { bytes, reached: resolve };
+    });
+  }
+
+  private count(bytes: number): void {
+    if (!this.budget) return;
+    this.budget.bytes -= bytes;
+    if (this.budget.bytes > 0) return;
+    const { reached } = this.budget;
+    this.budget = undefined;
+    void this.cut().then(reached);
   }
 
   /** Refuses new connections and drops the open ones. */
