@@ -9,26 +9,37 @@ export interface HashedStream {
   bytes(): number;
 }
 
+/** Passes bytes through unchanged while counting them. */
+export interface CountedStream {
+  stream: Readable;
+  bytes(): number;
+}
+
 export function hashingStream(source: Readable): HashedStream {
   const hash = createHash('md5');
-  let count = 0;
   let digest: Buffer | undefined;
+  const { stream, bytes } = countingStream(source, (chunk) => hash.update(chunk));
+  const finalDigest = () => (digest ??= hash.digest());
+  return {
+    stream,
+    md5Hex: () => finalDigest().toString('hex'),
+    md5Bytes: finalDigest,
+    bytes,
+  };
+}
+
+export function countingStream(source: Readable, onChunk?: (chunk: Buffer) => void): CountedStream {
+  let count = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
+      onChunk?.(chunk);
       count += chunk.length;
       callback(null, chunk);
     },
   });
   // pipeline destroys both sides on error, so a failed upload never leaks the source socket.
   pipeline(source, tap, () => undefined);
-  const finalDigest = () => (digest ??= hash.digest());
-  return {
-    stream: tap,
-    md5Hex: () => finalDigest().toString('hex'),
-    md5Bytes: finalDigest,
-    bytes: () => count,
-  };
+  return { stream: tap, bytes: () => count };
 }
 
 /** S3 ETags of single-part uploads are the content MD5; multipart ones end in -<parts>. */

@@ -1,4 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
 import { promisify } from 'node:util';
 import {
   CreateBucketCommand,
@@ -9,6 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import type { S3SiteConnection } from '../activities/s3-clients';
 import type { S3SiteEndpoint } from '../stack/stack';
 
 const run = promisify(execFile);
@@ -86,47 +89,57 @@ export async function rawCopy(
 
 /**
  * L over the engine's own window: the workload's PUTs, each object copied with the same
- * streaming GET → PUT as soon as its PUT returns. Its time runs from the first PUT to the last
- * copy, like the engine's (first PUT → last COMPLETED), so the source upload counts for both.
+ * streaming GET → PUT as soon as its PUT returns, by a copier in its own process (as the
+ * engine's worker is, so it does not share the load generator's event loop). Its time runs
+ * from the first PUT to the last copy, like the engine's (first PUT → last COMPLETED).
  */
 export async function rawCopyAfterPut(
   run: (s3: S3Client, bucket: string) => Promise<Array<{ putAt: number }>>,
-  source: S3Client,
-  target: S3Client,
+  writer: S3Client,
+  sites: { source: S3SiteConnection; target: S3SiteConnection },
   sourceBucket: string,
   targetBucket: string,
   concurrency: number,
 ): Promise<number> {
-  const limit = pLimit(concurrency);
-  const copies: Array<Promise<number>> = [];
-  const send = source.send.bind(source) as (command: unknown) => Promise<unknown>;
-  const writer = Object.create(source) as S3Client;
-  writer.send = (async (command: unknown) => {
+  const copier = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(__dirname, 'raw-copier.ts'),
+      JSON.stringify({ ...sites, sourceBucket, targetBucket, concurrency }),
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const done: number[] = [];
+  let expected = Number.POSITIVE_INFINITY;
+  const finished = new Promise<void>((resolve, reject) => {
+    readline.createInterface({ input: copier.stdout! }).on('line', (line) => {
+      const answer = JSON.parse(line) as { key: string; at?: number; error?: string };
+      if (answer.error) reject(new Error(`L copier: ${answer.key}: ${answer.error}`));
+      done.push(answer.at!);
+      if (done.length >= expected) resolve();
+    });
+    copier.once('exit', (code) => reject(new Error(`L copier exited (${code})`)));
+  });
+  const send = writer.send.bind(writer) as (command: unknown) => Promise<unknown>;
+  const proxy = Object.create(writer) as S3Client;
+  proxy.send = (async (command: unknown) => {
     const out = (await send(command)) as { VersionId?: string };
     if (command instanceof PutObjectCommand) {
       const { Key, ContentLength } = command.input;
-      copies.push(
-        limit(async () => {
-          const object = await source.send(
-            new GetObjectCommand({ Bucket: sourceBucket, Key, VersionId: out.VersionId }),
-          );
-          await target.send(
-            new PutObjectCommand({
-              Bucket: targetBucket,
-              Key,
-              Body: object.Body as never,
-              ContentLength,
-            }),
-          );
-          return Date.now();
-        }),
-      );
+      copier.stdin!.write(`${JSON.stringify({ key: Key, versionId: out.VersionId, size: ContentLength })}\n`);
     }
     return out;
   }) as S3Client['send'];
-  const records = await run(writer, sourceBucket);
-  const done = await Promise.all(copies);
-  return Math.max(...done) - Math.min(...records.map((r) => r.putAt));
+  try {
+    const records = await run(proxy, sourceBucket);
+    expected = records.length;
+    if (done.length < expected) await finished;
+    return Math.max(...done) - Math.min(...records.map((r) => r.putAt));
+  } finally {
+    copier.kill();
+  }
 }
 
 function rcloneEnv(name: string, site: S3SiteEndpoint): NodeJS.ProcessEnv {

@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { createS3Client } from '../activities/s3-clients';
+import { createS3Client, type S3SiteConnection } from '../activities/s3-clients';
 import { localSetupOptions, runSetup } from '../cli/commands/setup';
 import { upsertProfile } from '../config/credentials-file';
 import { MINIO_UNQUEUED_JOURNAL_ARN } from '../shared/topics';
 import { repoRoot, cacheDir } from '../stack/paths';
+import { WORKER_NODE_FLAGS } from '../workers/node-flags';
 import { startStack, type StackInfo } from '../stack/stack';
 import {
   configureMinioReplication,
@@ -37,7 +38,7 @@ const MiB = 1024 * 1024;
 const log = (line: string) => console.log(`[bench] ${line}`);
 const DIRECT_JOURNAL_WORKLOADS = ['W1', 'W4'];
 // Also measured with MinIO's journal target that has no queue folder (events sent at once).
-const UNQUEUED_JOURNAL_WORKLOADS = ['W4'];
+const UNQUEUED_JOURNAL_WORKLOADS = ['W2', 'W4'];
 const WORKER: Record<string, number> = {
   maxConcurrentActivities: 32,
   maxConcurrentWorkflowTasks: 32,
@@ -76,7 +77,8 @@ function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir
         `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
       ]
     : [];
-  return spawn(process.execPath, [...profile, path.join(repoRoot, 'dist', entry)], {
+  const flags = name === 'worker' ? WORKER_NODE_FLAGS : [];
+  return spawn(process.execPath, [...profile, ...flags, path.join(repoRoot, 'dist', entry)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
@@ -201,6 +203,9 @@ async function main(): Promise<void> {
     }
     const results: WorkloadResult[] = [];
     for (const spec of specs) {
+      // Flush what earlier workloads left to write (W2 alone writes ~10 GiB with its peers),
+      // so that the kernel's writeback does not stall the next workload's disks.
+      execFileSync('sync');
       const engine = await startEngine();
       results.push(
         await runWorkload(spec, {
@@ -213,6 +218,7 @@ async function main(): Promise<void> {
           mc,
           rclone,
           directJournal,
+          sites: { source: site(info.sites.source), target: site(info.sites.target) },
         }),
       );
       await stopEngine(engine);
@@ -279,6 +285,7 @@ async function stopEngine(engine: Engine): Promise<void> {
 }
 
 interface Ctx {
+  sites: { source: S3SiteConnection; target: S3SiteConnection };
   source: ReturnType<typeof createS3Client>;
   target: ReturnType<typeof createS3Client>;
   tracker: CompletionTracker;
@@ -301,6 +308,7 @@ async function measureOurs(
   const componentSampler = new ComponentCpuSampler(stackClassifier(ctx));
   componentSampler.start();
   const workerSampler = new ProcessSampler(ctx.worker.pid!);
+  const workerStartRssMiB = workerSampler.rssBytes() / 1024 / 1024;
   const populatorSampler = new ProcessSampler(ctx.populator.pid!);
   workerSampler.start();
   populatorSampler.start();
@@ -320,6 +328,25 @@ async function measureOurs(
   const seconds = (lastCompleted - firstPut) / 1000;
   const bytes = records.reduce((s, r) => s + r.bytes, 0);
   const latencies = completions.map((c) => c.at - c.eventTime).sort((a, b) => a - b);
+  // Worst latency per 2-second slice of journal time: tells a short stall from a steady backlog.
+  const slices = new Map<number, number>();
+  for (const c of completions) {
+    const slice = Math.floor((c.eventTime - firstPut) / 2000) * 2;
+    slices.set(slice, Math.max(slices.get(slice) ?? 0, c.at - c.eventTime));
+  }
+  const slowestPut = new Map<number, number>();
+  for (const r of records) {
+    const slice = Math.floor((r.putAt - firstPut) / 2000) * 2;
+    slowestPut.set(slice, Math.max(slowestPut.get(slice) ?? 0, r.putMs));
+  }
+  const worstSlices = [...slices.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([second, maxLatencyMs]) => ({
+      second,
+      maxLatencyMs,
+      slowestSourcePutMs: slowestPut.get(second) ?? 0,
+    }));
   const appended = (r: PutRecord) => ctx.tracker.journalAppends.get(`${bucket}|${r.versionId}`) ?? Number.NaN;
   const delivery = records
     .map((r, i) => appended(r) - completions[i]!.eventTime)
@@ -341,8 +368,10 @@ async function measureOurs(
     },
     journalDeliveryMs: { p50: percentile(delivery, 50), p99: percentile(delivery, 99) },
     engineMs: { p50: percentile(engine, 50), p95: percentile(engine, 95), p99: percentile(engine, 99) },
+    worstSlices,
     historyEventsPerVersion: await historyEventsPerVersion(ctx.temporal, bucket, records.length),
     workerPeakRssMiB: workerUse.peakRssMiB,
+    workerStartRssMiB,
     populatorPeakRssMiB: populatorUse.peakRssMiB,
     cpuSecondsPer1000: ((workerUse.cpuSeconds + populatorUse.cpuSeconds) / records.length) * 1000,
     putSeconds: (putsDone - firstPut) / 1000,
@@ -353,7 +382,7 @@ async function measureOurs(
     machineBusyShare: componentUse.machineBusyShare,
   };
   log(
-    `${spec.id}${label}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms)`,
+    `${spec.id}${label}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms); worker RSS ${workerStartRssMiB.toFixed(0)} → ${workerUse.peakRssMiB.toFixed(0)} MiB; worst 2 s slices (s from first PUT: max ms) ${worstSlices.map((w) => `${w.second}:${w.maxLatencyMs} (source PUT ≤ ${w.slowestSourcePutMs})`).join(' ')}`,
   );
   return { ours, bytes };
 }
@@ -404,7 +433,7 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
     const wDst = `bench-${spec.id.toLowerCase()}-lwdst`;
     await createVersionedBucket(ctx.source, wSrc);
     await createVersionedBucket(ctx.target, wDst);
-    const wMs = await rawCopyAfterPut(spec.run, ctx.source, ctx.target, wSrc, wDst, concurrency);
+    const wMs = await rawCopyAfterPut(spec.run, ctx.source, ctx.sites, wSrc, wDst, concurrency);
     baselines.Lwindow = {
       seconds: wMs / 1000,
       objectsPerSecond: keys.length / (wMs / 1000),

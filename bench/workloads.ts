@@ -6,6 +6,8 @@ export interface PutRecord {
   versionId: string;
   bytes: number;
   putAt: number;
+  /** How long the source took to accept the PUT: a slow disk shows here as well as in our latency. */
+  putMs: number;
 }
 
 export interface WorkloadSpec {
@@ -19,7 +21,7 @@ async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Pro
   const out = await s3.send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
   );
-  return { key, versionId: out.VersionId!, bytes: body.length, putAt: started };
+  return { key, versionId: out.VersionId!, bytes: body.length, putAt: started, putMs: Date.now() - started };
 }
 
 const KiB = 1024;

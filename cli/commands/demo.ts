@@ -12,6 +12,7 @@ import { replicationWorkflowId } from '../../shared/workflow-id';
 import { lookupReplication } from '../replication-lookup';
 import { connectTemporal } from '../temporal-client';
 import { localSetupOptions, runSetup } from './setup';
+import { WORKER_NODE_FLAGS } from '../../workers/node-flags';
 
 const SOURCE_BUCKET = 'source-bucket';
 const TARGET_BUCKET = 'target-bucket';
@@ -85,7 +86,7 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
       new ManagedProcess({
         name,
         command: tsx,
-        args: [path.join(repoRoot, entry)],
+        args: [...(name === 'worker' ? WORKER_NODE_FLAGS : []), path.join(repoRoot, entry)],
         env,
         cwd: repoRoot,
         logFile: path.join(info.logDir, `${name}.log`),
