@@ -92,10 +92,6 @@ const EngineConfigSchema = z
       .object({
         signalConcurrency: z.number().int().min(1).default(64),
         partitionsConsumedConcurrently: z.number().int().min(1).default(8),
-        // Accepted offsets are committed at most this often (one Kafka write per interval instead
-        // of one per batch); a restart redelivers at most this long of journal, which the
-        // workflows deduplicate.
-        commitIntervalMs: z.number().int().min(0).default(1000),
       })
       .prefault({}),
   })

@@ -23,8 +23,8 @@ export interface PopulatorDeps {
   logger: Logger;
 }
 
-// A chunk's offset is resolved only once Temporal accepted all of it; resolved offsets are
-// committed every `commitIntervalMs`, so a restart redoes at most that much journal.
+// A chunk's offset is resolved only once Temporal accepted all of it, and kafkajs commits the
+// resolved offsets after every batch: a restart redoes at most one chunk per partition.
 const CHUNK_SIZE = 500;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -187,7 +187,6 @@ export function createPopulator(deps: PopulatorDeps) {
       await consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
-        autoCommitInterval: config.populator.commitIntervalMs || null,
         partitionsConsumedConcurrently: config.populator.partitionsConsumedConcurrently,
         eachBatch,
       });

@@ -224,4 +224,41 @@ describe('journal formats, dead letters, loops and failures', () => {
     });
     expect(retried.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
   });
+
+  // Last in this file: it stops the populator.
+  test('a stopped populator has committed every journal message it had accepted', async () => {
+    // Many keys at once, so that several partitions have just been consumed.
+    const keys = Array.from({ length: 24 }, (_, i) => `before-stop/${i}`);
+    const puts = await Promise.all(
+      keys.map((Key) => source.send(new PutObjectCommand({ Bucket: harness.sourceBucket, Key, Body: Key }))),
+    );
+    for (const [i, key] of keys.entries()) {
+      expect((await harness.waitForVersion(destination.site, key, puts[i]!.VersionId!)).status).toBe(
+        'COMPLETED',
+      );
+    }
+    const admin = kafkaFor(stack).admin();
+    await admin.connect();
+    try {
+      const topic = harness.config.kafka.journalTopic;
+      // Every message up to here was accepted: earlier tests waited for theirs, and these keys
+      // completed. Stop at once, as a SIGTERM would.
+      const journalEnd = await admin.fetchTopicOffsets(topic);
+      await harness.stopPopulator();
+      const [committed] = await admin.fetchOffsets({
+        groupId: harness.config.kafka.consumerGroup,
+        topics: [topic],
+      });
+      // Accepted offsets are committed with each batch, so a clean restart redelivers nothing.
+      for (const { partition, high } of journalEnd) {
+        const offset = committed!.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+        expect({ partition, committed: Math.max(0, Number(offset)) >= Number(high) }).toEqual({
+          partition,
+          committed: true,
+        });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  });
 });

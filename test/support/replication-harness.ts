@@ -43,7 +43,7 @@ export class ReplicationHarness {
   private connection!: Connection;
   private worker!: RunningReplicationWorker;
   private workerRun!: Promise<void>;
-  private populator!: ReturnType<typeof createPopulator>;
+  private populator?: ReturnType<typeof createPopulator>;
   readonly sourceBucket: string;
   readonly logs: string[] = [];
 
@@ -133,8 +133,15 @@ export class ReplicationHarness {
     await this.populator.start();
   }
 
+  /** Stops the populator alone (as SIGTERM does), leaving the worker running. */
+  async stopPopulator(): Promise<void> {
+    const populator = this.populator;
+    this.populator = undefined;
+    await populator?.stop();
+  }
+
   async stop(): Promise<void> {
-    await this.populator?.stop();
+    await this.stopPopulator();
     await this.worker?.shutdown();
     await this.workerRun;
     await this.connection?.close();
