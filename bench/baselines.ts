@@ -13,6 +13,7 @@ import {
 import pLimit from 'p-limit';
 import type { S3SiteConnection } from '../activities/s3-clients';
 import type { S3SiteEndpoint } from '../stack/stack';
+import { tapPuts } from './put-tap';
 
 const run = promisify(execFile);
 
@@ -58,6 +59,27 @@ export async function listKeys(
   return keys;
 }
 
+/** One object copied the way L copies: a streaming GET piped into a PUT, same SDK, nothing else. */
+export async function copyObjectStreaming(
+  source: S3Client,
+  target: S3Client,
+  sourceBucket: string,
+  targetBucket: string,
+  object: { key: string; size: number; versionId?: string },
+): Promise<void> {
+  const got = await source.send(
+    new GetObjectCommand({ Bucket: sourceBucket, Key: object.key, VersionId: object.versionId }),
+  );
+  await target.send(
+    new PutObjectCommand({
+      Bucket: targetBucket,
+      Key: object.key,
+      Body: got.Body as never,
+      ContentLength: object.size,
+    }),
+  );
+}
+
 /** L, the limit: a plain streaming GET → PUT loop, same SDK, same concurrency, no Kafka, no Temporal. */
 export async function rawCopy(
   source: S3Client,
@@ -70,18 +92,8 @@ export async function rawCopy(
   const limit = pLimit(concurrency);
   const started = Date.now();
   await Promise.all(
-    keys.map(({ key, size }) =>
-      limit(async () => {
-        const object = await source.send(new GetObjectCommand({ Bucket: sourceBucket, Key: key }));
-        await target.send(
-          new PutObjectCommand({
-            Bucket: targetBucket,
-            Key: key,
-            Body: object.Body as never,
-            ContentLength: size,
-          }),
-        );
-      }),
+    keys.map((object) =>
+      limit(() => copyObjectStreaming(source, target, sourceBucket, targetBucket, object)),
     ),
   );
   return Date.now() - started;
@@ -122,18 +134,12 @@ export async function rawCopyAfterPut(
     });
     copier.once('exit', (code) => reject(new Error(`L copier exited (${code})`)));
   });
-  const send = writer.send.bind(writer) as (command: unknown) => Promise<unknown>;
-  const proxy = Object.create(writer) as S3Client;
-  proxy.send = (async (command: unknown) => {
-    const out = (await send(command)) as { VersionId?: string };
-    if (command instanceof PutObjectCommand) {
-      const { Key, ContentLength } = command.input;
-      copier.stdin!.write(`${JSON.stringify({ key: Key, versionId: out.VersionId, size: ContentLength })}\n`);
-    }
-    return out;
-  }) as S3Client['send'];
+  // Each acknowledged PUT becomes a job for the copier.
+  const tapped = tapPuts(writer, ({ Key, ContentLength }, out) =>
+    copier.stdin!.write(`${JSON.stringify({ key: Key, versionId: out.VersionId, size: ContentLength })}\n`),
+  );
   try {
-    const records = await run(proxy, sourceBucket);
+    const records = await run(tapped, sourceBucket);
     expected = records.length;
     if (done.length < expected) await finished;
     return Math.max(...done) - Math.min(...records.map((r) => r.putAt));

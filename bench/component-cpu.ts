@@ -1,15 +1,13 @@
 import fs from 'node:fs';
-
-const TICKS_PER_SECOND = 100;
+import path from 'node:path';
+import { CLOCK_TICKS_PER_SECOND, processCpuSeconds } from './process-metrics';
 
 /** Names the stack component a process belongs to, from its command line; undefined = not ours. */
 export type Classifier = (argv: string[], pid: number) => string | undefined;
 
-function processCpuSeconds(pid: string): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+/** The Temporal CLI dev server's process. */
+export const temporalDevServer: Classifier = (argv) =>
+  path.basename(argv[0] ?? '') === 'temporal' && argv.includes('start-dev') ? 'temporal' : undefined;
 
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineCpuSeconds(): { busy: number; total: number } {
@@ -17,7 +15,7 @@ function machineCpuSeconds(): { busy: number; total: number } {
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
+  return { busy: (total - idle) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
 }
 
 /**

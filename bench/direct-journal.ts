@@ -1,10 +1,6 @@
-import {
-  CreateBucketCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { tapPuts } from './put-tap';
 import type { PutRecord } from './workloads';
 
 /**
@@ -35,44 +31,36 @@ export class DirectJournal {
 
   /** An S3 client whose PutObject also publishes the journal record, for the workload generators. */
   wrap(s3: S3Client): S3Client {
-    const send = s3.send.bind(s3) as (command: unknown) => Promise<unknown>;
-    const proxy = Object.create(s3) as S3Client;
-    proxy.send = (async (command: unknown) => {
-      const out = (await send(command)) as { VersionId?: string; ETag?: string };
-      if (command instanceof PutObjectCommand) {
-        const { Bucket, Key, ContentLength } = command.input;
-        const eventTime = new Date().toISOString();
-        const record = {
-          EventName: 's3:ObjectCreated:Put',
-          Key: `${Bucket}/${Key}`,
-          Records: [
-            {
-              eventVersion: '2.0',
-              eventSource: 'minio:s3',
-              eventTime,
-              eventName: 's3:ObjectCreated:Put',
-              s3: {
-                bucket: { name: Bucket },
-                object: {
-                  key: encodeURIComponent(Key!),
-                  size: ContentLength ?? 0,
-                  eTag: out.ETag?.replace(/"/g, ''),
-                  versionId: out.VersionId,
-                  sequencer: (BigInt(Date.now()) * 1_000_000n).toString(16).toUpperCase(),
-                },
+    return tapPuts(s3, async ({ Bucket, Key, ContentLength }, out) => {
+      const eventTime = new Date().toISOString();
+      const record = {
+        EventName: 's3:ObjectCreated:Put',
+        Key: `${Bucket}/${Key}`,
+        Records: [
+          {
+            eventVersion: '2.0',
+            eventSource: 'minio:s3',
+            eventTime,
+            eventName: 's3:ObjectCreated:Put',
+            s3: {
+              bucket: { name: Bucket },
+              object: {
+                key: encodeURIComponent(Key!),
+                size: ContentLength ?? 0,
+                eTag: out.ETag?.replace(/"/g, ''),
+                versionId: out.VersionId,
+                sequencer: (BigInt(Date.now()) * 1_000_000n).toString(16).toUpperCase(),
               },
             },
-          ],
-        };
-        await this.producer!.send({
-          topic: this.topic,
-          acks: 1,
-          messages: [{ key: `${Bucket}/${Key}`, value: JSON.stringify(record) }],
-        });
-      }
-      return out;
-    }) as S3Client['send'];
-    return proxy;
+          },
+        ],
+      };
+      await this.producer!.send({
+        topic: this.topic,
+        acks: 1,
+        messages: [{ key: `${Bucket}/${Key}`, value: JSON.stringify(record) }],
+      });
+    });
   }
 }
 

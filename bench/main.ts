@@ -26,7 +26,7 @@ import {
   rcloneVersion,
   waitForObjectCount,
 } from './baselines';
-import { ComponentCpuSampler, type Classifier } from './component-cpu';
+import { ComponentCpuSampler, temporalDevServer, type Classifier } from './component-cpu';
 import { CompletionTracker } from './completion-tracker';
 import { DirectJournal } from './direct-journal';
 import { measureTemporalCeiling } from './temporal-ceiling';
@@ -36,9 +36,45 @@ import { writeReport, type BenchResult, type WorkloadResult } from './report';
 
 const MiB = 1024 * 1024;
 const log = (line: string) => console.log(`[bench] ${line}`);
-const DIRECT_JOURNAL_WORKLOADS = ['W1', 'W4'];
-// Also measured with MinIO's journal target that has no queue folder (events sent at once).
-const UNQUEUED_JOURNAL_WORKLOADS = ['W2', 'W4'];
+/**
+ * The ways the journal reaches the engine, each measured on a bucket pair of its own:
+ * MinIO's durable notifications (all workloads), the bench writing the journal itself right
+ * after each PUT (no MinIO delivery at all), and MinIO's target without a queue folder.
+ */
+interface JournalVariant {
+  measurement: 'ours' | 'direct' | 'unqueued';
+  bucketSuffix: string;
+  label: string;
+  workloads: string[];
+  notification: boolean;
+  journalArn?: string;
+}
+const JOURNAL_VARIANTS: JournalVariant[] = [
+  {
+    measurement: 'ours',
+    bucketSuffix: 'src',
+    label: '',
+    workloads: ['W1', 'W2', 'W3', 'W4'],
+    notification: true,
+  },
+  {
+    measurement: 'direct',
+    bucketSuffix: 'direct',
+    label: ' (direct journal)',
+    workloads: ['W1', 'W4'],
+    notification: false,
+  },
+  {
+    measurement: 'unqueued',
+    bucketSuffix: 'now',
+    label: ' (MinIO target without queue folder)',
+    workloads: ['W2', 'W4'],
+    notification: true,
+    journalArn: MINIO_UNQUEUED_JOURNAL_ARN,
+  },
+];
+const sourceBucketOf = (spec: WorkloadSpec, variant: JournalVariant) =>
+  `bench-${spec.id.toLowerCase()}-${variant.bucketSuffix}`;
 const WORKER: Record<string, number> = {
   maxConcurrentActivities: 32,
   maxConcurrentWorkflowTasks: 32,
@@ -116,31 +152,14 @@ async function main(): Promise<void> {
     // BENCH_ONLY=W2 (or W1,W4,ceiling) runs a subset while trying a change; the report is printed only.
     const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
     const specs = workloads(scale).filter((spec) => !only || only.includes(spec.id));
-    const setups = specs.flatMap((spec) => {
-      const id = spec.id.toLowerCase();
-      type BucketSetup = { source: string; target: string; notification: boolean; journalArn?: string };
-      const normal: BucketSetup = {
-        source: `bench-${id}-src`,
-        target: `bench-${id}-dst`,
-        notification: true,
-      };
-      const direct: BucketSetup = {
-        source: `bench-${id}-direct`,
-        target: `bench-${id}-direct-dst`,
-        notification: false,
-      };
-      const unqueued: BucketSetup = {
-        source: `bench-${id}-now`,
-        target: `bench-${id}-now-dst`,
-        notification: true,
-        journalArn: MINIO_UNQUEUED_JOURNAL_ARN,
-      };
-      return [
-        normal,
-        ...(DIRECT_JOURNAL_WORKLOADS.includes(spec.id) ? [direct] : []),
-        ...(UNQUEUED_JOURNAL_WORKLOADS.includes(spec.id) ? [unqueued] : []),
-      ];
-    });
+    const setups = specs.flatMap((spec) =>
+      JOURNAL_VARIANTS.filter((v) => v.workloads.includes(spec.id)).map((v) => ({
+        source: sourceBucketOf(spec, v),
+        target: `${sourceBucketOf(spec, v)}-dst`,
+        notification: v.notification,
+        journalArn: v.journalArn,
+      })),
+    );
     for (const b of setups) {
       const problems = await runSetup(
         localSetupOptions(
@@ -188,9 +207,7 @@ async function main(): Promise<void> {
     if (!only || only.includes('ceiling')) {
       log('Temporal ceiling: signal-with-start of empty workflows...');
       const count = Math.max(200, Math.round(1000 * scale));
-      const serverCpu = new ComponentCpuSampler((argv) =>
-        path.basename(argv[0] ?? '') === 'temporal' && argv.includes('start-dev') ? 'temporal' : undefined,
-      );
+      const serverCpu = new ComponentCpuSampler(temporalDevServer);
       let serverSeconds = Number.NaN;
       temporalCeiling = await measureTemporalCeiling(info.temporal.address, count, 64, {
         start: () => serverCpu.start(),
@@ -258,7 +275,7 @@ function stackClassifier(ctx: Ctx): Classifier {
     if (pid === ctx.worker.pid) return 'worker';
     if (pid === ctx.populator.pid) return 'populator';
     const program = path.basename(argv[0] ?? '');
-    if (program === 'temporal' && argv.includes('start-dev')) return 'temporal';
+    if (temporalDevServer(argv, pid)) return 'temporal';
     if (program === 'java' && argv.includes('kafka.Kafka')) return 'kafka';
     if (program === 'minio' && argv.includes('server')) {
       if (argv.includes(`127.0.0.1:${sourcePort}`)) return 'minio source';
@@ -388,31 +405,17 @@ async function measureOurs(
 }
 
 async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult> {
-  const bucket = `bench-${spec.id.toLowerCase()}-src`;
+  const bucket = sourceBucketOf(spec, JOURNAL_VARIANTS[0]!);
   log(`${spec.id}: ${spec.title}`);
-  const { ours, bytes } = await measureOurs(spec, ctx, bucket, ctx.source);
-  const direct = DIRECT_JOURNAL_WORKLOADS.includes(spec.id)
-    ? (
-        await measureOurs(
-          spec,
-          ctx,
-          `bench-${spec.id.toLowerCase()}-direct`,
-          ctx.directJournal.wrap(ctx.source),
-          ' (direct journal)',
-        )
-      ).ours
-    : undefined;
-  const unqueued = UNQUEUED_JOURNAL_WORKLOADS.includes(spec.id)
-    ? (
-        await measureOurs(
-          spec,
-          ctx,
-          `bench-${spec.id.toLowerCase()}-now`,
-          ctx.source,
-          ' (MinIO target without queue folder)',
-        )
-      ).ours
-    : undefined;
+  const measured: Partial<Record<JournalVariant['measurement'], WorkloadResult['ours']>> = {};
+  let bytes = 0;
+  for (const variant of JOURNAL_VARIANTS.filter((v) => v.workloads.includes(spec.id))) {
+    // Without notifications the bench itself writes the journal record after each PUT.
+    const writer = variant.notification ? ctx.source : ctx.directJournal.wrap(ctx.source);
+    const run = await measureOurs(spec, ctx, sourceBucketOf(spec, variant), writer, variant.label);
+    measured[variant.measurement] = run.ours;
+    if (variant.measurement === 'ours') bytes = run.bytes;
+  }
   const baselines: WorkloadResult['baselines'] = {};
   // BENCH_BASELINES=0 measures the engine alone (quicker, while trying a change).
   if ((spec.id === 'W1' || spec.id === 'W2') && process.env.BENCH_BASELINES !== '0') {
@@ -493,7 +496,14 @@ async function runWorkload(spec: WorkloadSpec, ctx: Ctx): Promise<WorkloadResult
       }
     }
   }
-  return { id: spec.id, title: spec.title, ours, direct, unqueued, baselines };
+  return {
+    id: spec.id,
+    title: spec.title,
+    ours: measured.ours!,
+    direct: measured.direct,
+    unqueued: measured.unqueued,
+    baselines,
+  };
 }
 
 main().catch((err: unknown) => {

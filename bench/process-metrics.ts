@@ -1,5 +1,16 @@
 import fs from 'node:fs';
 
+/** Kernel clock ticks per second, the unit of /proc CPU times (USER_HZ, 100 on Linux). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/** User + system CPU seconds a process has used so far, from /proc/<pid>/stat. */
+export function processCpuSeconds(pid: number | string): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
 /** Samples a process's resident memory and CPU time from /proc (Linux). */
 export class ProcessSampler {
   private peakRssBytes = 0;
@@ -8,15 +19,8 @@ export class ProcessSampler {
 
   constructor(readonly pid: number) {}
 
-  private static ticksPerSecond = 100;
-
   cpuSeconds(): number {
-    const stat = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return (utime + stime) / ProcessSampler.ticksPerSecond;
+    return processCpuSeconds(this.pid);
   }
 
   rssBytes(): number {

@@ -5,9 +5,9 @@
  * usage: node --import tsx bench/raw-copier.ts '<json: source, target, buckets, concurrency>'
  */
 import readline from 'node:readline';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { createS3Client, type S3SiteConnection } from '../activities/s3-clients';
+import { copyObjectStreaming } from './baselines';
 
 interface CopierArgs {
   source: S3SiteConnection;
@@ -27,17 +27,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const job = JSON.parse(line) as { key: string; versionId?: string; size: number };
   void limit(async () => {
     try {
-      const object = await source.send(
-        new GetObjectCommand({ Bucket: args.sourceBucket, Key: job.key, VersionId: job.versionId }),
-      );
-      await target.send(
-        new PutObjectCommand({
-          Bucket: args.targetBucket,
-          Key: job.key,
-          Body: object.Body as never,
-          ContentLength: job.size,
-        }),
-      );
+      await copyObjectStreaming(source, target, args.sourceBucket, args.targetBucket, job);
       answer({ key: job.key, at: Date.now() });
     } catch (err) {
       answer({ key: job.key, error: (err as Error).message });
