@@ -16,7 +16,7 @@ import {
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { describeSubject, replicationFailure, subjectOf } from './errors';
-import { countingStream, hashingStream, multipartEtag, plainMd5Etag } from './hashing-stream';
+import { bareEtag, countingStream, hashingStream, multipartEtag, plainMd5Etag } from './hashing-stream';
 import { compareSequences, replicaMetadata } from './replica-metadata';
 import { findReplicaOf, headTargetLatest } from './target-state';
 import type { ReplicationContext } from './replication-context';
@@ -253,10 +253,10 @@ async function resumeOrStartUpload(
       const listed = await target.send(
         new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: previous.uploadId }),
       );
-      const onServer = new Map((listed.Parts ?? []).map((p) => [p.PartNumber, p.ETag?.replace(/"/g, '')]));
+      const onServer = new Map((listed.Parts ?? []).map((p) => [p.PartNumber, bareEtag(p.ETag)]));
       return {
         ...previous,
-        parts: previous.parts.filter((p) => onServer.get(p.PartNumber) === p.ETag.replace(/"/g, '')),
+        parts: previous.parts.filter((p) => onServer.get(p.PartNumber) === bareEtag(p.ETag)),
         resumed: true,
       };
     } catch (err) {
@@ -355,7 +355,7 @@ async function copyMultipart(
       }),
     );
     const expected = multipartEtag(parts.map((p) => Buffer.from(p.md5, 'hex')));
-    const actual = completed.ETag?.replace(/"/g, '');
+    const actual = bareEtag(completed.ETag);
     if (actual && /-\d+$/.test(actual) && actual !== expected) {
       throw new ApplicationFailure(
         `checksum mismatch for ${describeSubject(subjectOf(task))}: target ETag ${actual}, expected ${expected}`,

@@ -42,9 +42,14 @@ export function countingStream(source: Readable, onChunk?: (chunk: Buffer) => vo
   return { stream: tap, bytes: () => count };
 }
 
+/** An ETag without the quotes S3 puts around it. */
+export function bareEtag(etag: string | undefined): string | undefined {
+  return etag?.replace(/"/g, '');
+}
+
 /** S3 ETags of single-part uploads are the content MD5; multipart ones end in -<parts>. */
 export function plainMd5Etag(etag: string | undefined): string | undefined {
-  const bare = etag?.replace(/"/g, '');
+  const bare = bareEtag(etag);
   return bare && /^[0-9a-f]{32}$/i.test(bare) ? bare.toLowerCase() : undefined;
 }
 
