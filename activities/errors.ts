@@ -45,6 +45,10 @@ const PERMANENT_CODES = new Set([
   'MetadataTooLarge',
   'InvalidTag',
   'CredentialsProviderError',
+  'InvalidClientTokenId',
+  'InvalidToken',
+  'InvalidSecurity',
+  'AuthorizationHeaderMalformed',
 ]);
 
 const TRANSIENT_CODES = new Set([
@@ -76,6 +80,22 @@ const CODE_OF_BODYLESS_STATUS: Record<number, string> = {
   404: 'NotFound',
   400: 'BadRequest',
 };
+
+/** The SDK's names for an error answer without a body (HEAD, or a server that sent none). */
+const BODYLESS_NAMES = new Set(['Unknown', 'UnknownError', 'NotFound']);
+
+/**
+ * An HTTP error answer the SDK could not name because it had no body: HEAD requests (pass the
+ * operation, e.g. "HeadObject", when known) or "Unknown"/"UnknownError"/"NotFound" with a status.
+ * Its code is a guess from the status (see errorCode); activities/diagnose-error.ts finds the real one.
+ */
+export function isBodylessS3Error(err: unknown, operation?: string): boolean {
+  const e = err as S3LikeError;
+  if (e?.$metadata?.httpStatusCode === undefined) return false;
+  if (operation !== undefined && /^Head/.test(operation)) return true;
+  const name = e.Code ?? e.name;
+  return name !== undefined && BODYLESS_NAMES.has(name);
+}
 
 export function errorCode(err: unknown): string {
   const e = err as S3LikeError;

@@ -1,12 +1,14 @@
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { copyObjectVersion } from './copy-object-version';
+import { keepHeartbeating } from './heartbeats';
 import { replicateDeleteMarker } from './replicate-delete-marker';
 import { replicateObjectTags } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
 import { statusEvent, type StatusEvent } from './status-publisher';
 
 export type { ReplicationContext } from './replication-context';
+export { MarkerCache } from './version-history';
 
 /**
  * The replication activities, bound to the clients they use (dependency injection keeps
@@ -35,6 +37,7 @@ export function createReplicationActivities(ctx: ReplicationContext) {
     });
     const processing = publish([statusEvent(task, 'PROCESSING', { attempt })]);
     const started = Date.now();
+    const stopHeartbeats = keepHeartbeating();
     try {
       const outcome = await work();
       await processing;
@@ -51,6 +54,8 @@ export function createReplicationActivities(ctx: ReplicationContext) {
       await processing;
       log.warn({ err: (err as Error).message, ms: Date.now() - started }, 'replication attempt failed');
       throw err;
+    } finally {
+      stopHeartbeats();
     }
   };
 

@@ -1,42 +1,160 @@
 /**
- * User metadata that marks a target object as a replica, as Backbeat does for targets
- * that cannot store a system replication status. The populator uses the marker to avoid
- * replication loops; the activities use the source version and sequence for idempotency
- * and to keep the newest version the latest one on the target.
+ * The replica marker: what a target version says about the source version it replicates.
+ * The populator uses it to avoid replication loops (as Backbeat does for targets that cannot
+ * store a system replication status); the activities use the source version id and journal
+ * sequence to recognise a version already on the target, whatever its position in the
+ * target's history.
+ *
+ * It lives in user metadata when there is room (S3 and MinIO refuse more than 2 KiB of user
+ * metadata, names included), else in one object tag, so that every object the source
+ * accepted can be replicated:
+ * - metadata: `scal-replication-status: REPLICA` (Backbeat's field), `scal-version-id: <source
+ *   version id>` and `scal-crr: <sequence>:<source site>[:late]`, 149 bytes with a MinIO
+ *   version id and a 20-digit sequence (the 2 KiB limit counts `x-amz-meta-` and the name);
+ * - tag `scal-crr`: `REPLICA:<sequence>:<source site>:<flags>:<source version id>`, with
+ *   `scal-replication-status: REPLICA` also in metadata when those 41 bytes fit.
+ * `late` marks a version inserted above newer ones by a retry (see docs/DESIGN.md).
  */
 export const REPLICA_STATUS_FIELD = 'scal-replication-status';
 export const REPLICA_STATUS_VALUE = 'REPLICA';
 export const SOURCE_VERSION_FIELD = 'scal-version-id';
-export const SOURCE_SEQUENCE_FIELD = 'scal-source-sequence';
-export const SOURCE_SITE_FIELD = 'scal-source-site';
+export const REPLICA_FIELD = 'scal-crr';
+export const MARKER_TAG = 'scal-crr';
+// Written by earlier releases; still read.
+const LEGACY_SEQUENCE_FIELD = 'scal-source-sequence';
+const LEGACY_SITE_FIELD = 'scal-source-site';
+
+/** S3's (and MinIO's) limit on user metadata, counted as MinIO does: header names and values. */
+export const USER_METADATA_LIMIT = 2048;
+export const MAX_TAGS = 10;
+const MAX_TAG_VALUE = 256;
+const META_PREFIX = 'x-amz-meta-';
 
 export interface ReplicaMarker {
   sourceVersionId: string;
   sequence: string;
   sourceSite: string;
+  /** Inserted above newer versions by a retry, then covered by a copy of the newer one. */
+  late?: boolean;
 }
 
-export function replicaMetadata(
-  userMetadata: Record<string, string> | undefined,
-  marker: ReplicaMarker,
-): Record<string, string> {
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/** Bytes of user metadata as MinIO counts them against the 2 KiB limit. */
+export function userMetadataSize(metadata: Record<string, string> | undefined): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(metadata ?? {})) {
+    size += Buffer.byteLength(META_PREFIX + name, 'utf8') + Buffer.byteLength(value, 'utf8');
+  }
+  return size;
+}
+
+function markerFields(marker: ReplicaMarker): Record<string, string> {
   return {
-    ...userMetadata,
     [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE,
     [SOURCE_VERSION_FIELD]: marker.sourceVersionId,
-    [SOURCE_SEQUENCE_FIELD]: marker.sequence,
-    [SOURCE_SITE_FIELD]: marker.sourceSite,
+    [REPLICA_FIELD]: `${marker.sequence}:${marker.sourceSite}${marker.late ? ':late' : ''}`,
   };
 }
 
-/** Reads the marker back from a HEAD response's metadata (S3 lower-cases the names). */
-export function readReplicaMarker(metadata: Record<string, string> | undefined): Partial<ReplicaMarker> {
-  if (!metadata) return {};
+export function markerTag(marker: ReplicaMarker): Tag {
   return {
-    sourceVersionId: metadata[SOURCE_VERSION_FIELD],
-    sequence: metadata[SOURCE_SEQUENCE_FIELD],
-    sourceSite: metadata[SOURCE_SITE_FIELD],
+    Key: MARKER_TAG,
+    Value: `${REPLICA_STATUS_VALUE}:${marker.sequence}:${marker.sourceSite}:${marker.late ? 'late' : ''}:${marker.sourceVersionId}`,
   };
+}
+
+/** The source's metadata without any marker field (a replica's marker is never copied on). */
+function withoutMarker(metadata: Record<string, string> | undefined): Record<string, string> {
+  const own: Record<string, string> = {};
+  for (const [name, value] of Object.entries(metadata ?? {})) {
+    if (name === SOURCE_VERSION_FIELD || name === REPLICA_FIELD || name === REPLICA_STATUS_FIELD) continue;
+    if (name === LEGACY_SEQUENCE_FIELD || name === LEGACY_SITE_FIELD) continue;
+    own[name] = value;
+  }
+  return own;
+}
+
+export type MarkedReplica =
+  | { ok: true; metadata: Record<string, string>; tags: Tag[]; markerIn: 'metadata' | 'tags' }
+  | { ok: false; reason: string };
+
+/** Where the marker goes for a version with this user metadata and these tags. */
+export function markReplica(
+  userMetadata: Record<string, string> | undefined,
+  sourceTags: Tag[],
+  marker: ReplicaMarker,
+): MarkedReplica {
+  const own = withoutMarker(userMetadata);
+  const inMetadata = { ...own, ...markerFields(marker) };
+  if (userMetadataSize(inMetadata) <= USER_METADATA_LIMIT) {
+    return { ok: true, metadata: inMetadata, tags: sourceTags, markerIn: 'metadata' };
+  }
+  const tag = markerTag(marker);
+  if (sourceTags.length >= MAX_TAGS) {
+    return {
+      ok: false,
+      reason: `no room for the replica marker: ${userMetadataSize(own)} bytes of user metadata (limit ${USER_METADATA_LIMIT}) and ${sourceTags.length} tags (limit ${MAX_TAGS})`,
+    };
+  }
+  if (tag.Value.length > MAX_TAG_VALUE) {
+    return { ok: false, reason: `replica marker tag would be ${tag.Value.length} characters (limit 256)` };
+  }
+  const status = { ...own, [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE };
+  const metadata = userMetadataSize(status) <= USER_METADATA_LIMIT ? status : own;
+  return { ok: true, metadata, tags: [...sourceTags, tag], markerIn: 'tags' };
+}
+
+function parseTagMarker(value: string): ReplicaMarker | undefined {
+  const parts = value.split(':');
+  if (parts.length < 5 || parts[0] !== REPLICA_STATUS_VALUE) return undefined;
+  const [, sequence, sourceSite, flags] = parts as [string, string, string, string];
+  const sourceVersionId = parts.slice(4).join(':');
+  if (!/^\d+$/.test(sequence) || !sourceVersionId) return undefined;
+  return {
+    sourceVersionId,
+    sequence,
+    sourceSite,
+    ...(flags.split(',').includes('late') ? { late: true } : {}),
+  };
+}
+
+/**
+ * Reads the marker of a target version from its user metadata (as HEAD returns it, names
+ * lower-cased) or, failing that, from its tags. `undefined`: not written by this engine.
+ */
+export function readReplicaMarker(
+  metadata: Record<string, string> | undefined,
+  tags?: Tag[],
+): ReplicaMarker | undefined {
+  const sourceVersionId = metadata?.[SOURCE_VERSION_FIELD];
+  const compact = metadata?.[REPLICA_FIELD];
+  if (sourceVersionId && compact) {
+    const [sequence, sourceSite = '', flag] = compact.split(':');
+    if (sequence && /^\d+$/.test(sequence)) {
+      return { sourceVersionId, sequence, sourceSite, ...(flag === 'late' ? { late: true } : {}) };
+    }
+  }
+  const legacySequence = metadata?.[LEGACY_SEQUENCE_FIELD];
+  if (sourceVersionId && legacySequence && /^\d+$/.test(legacySequence)) {
+    return { sourceVersionId, sequence: legacySequence, sourceSite: metadata?.[LEGACY_SITE_FIELD] ?? '' };
+  }
+  const tag = tags?.find((t) => t.Key === MARKER_TAG);
+  return tag ? parseTagMarker(tag.Value) : undefined;
+}
+
+/** True when a version says it is a replica (metadata status or marker tag): never replicate it again. */
+export function isReplica(metadata: Record<string, string> | undefined, tags?: Tag[]): boolean {
+  if (metadata?.[REPLICA_STATUS_FIELD]?.toUpperCase() === REPLICA_STATUS_VALUE) return true;
+  return readReplicaMarker(metadata, tags) !== undefined;
+}
+
+/** A replica's tags as the user sees them on the source: the marker tag removed. */
+export function userTags(tags: Tag[]): Tag[] {
+  return tags.filter((t) => t.Key !== MARKER_TAG);
 }
 
 /** Compares journal sequences (decimal strings of arbitrary size). */

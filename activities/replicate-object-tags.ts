@@ -1,18 +1,22 @@
 import {
+  DeleteObjectTaggingCommand,
   GetObjectTaggingCommand,
   PutObjectTaggingCommand,
-  DeleteObjectTaggingCommand,
 } from '@aws-sdk/client-s3';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { describeSubject, replicationFailure, subjectOf } from './errors';
+import { taskIdentity } from '../shared/replication-task';
+import { replicationFailure, subjectOf } from './errors';
+import { MARKER_TAG, userTags, type Tag } from './replica-metadata';
 import type { ReplicationContext } from './replication-context';
-import { findReplicaOf, headTargetLatest } from './target-state';
+import { isGone, readSourceTags } from './source-version';
+import { replicasOf } from './target-state';
 
 /**
- * Replicates a metadata-only change (tags) of a source version onto its replica, without
+ * Replicates a metadata-only change (tags) of a source version onto its replicas, without
  * copying data. The source's current tags are read rather than trusted from the journal,
- * so a late or duplicated event still converges on the source's state.
+ * so a late or duplicated event still converges on the source's state, and applying it
+ * twice changes nothing. A replica whose marker lives in a tag keeps that tag.
  */
 export async function replicateObjectTags(
   ctx: ReplicationContext,
@@ -22,46 +26,40 @@ export async function replicateObjectTags(
   const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
   const { key } = task.entry;
-  const versionId = task.entry.versionId === 'null' ? undefined : task.entry.versionId;
+  const { bucket } = task.target;
+  const outcome = (detail: string, targetVersionId?: string): ReplicationOutcome => ({
+    identity: taskIdentity(task),
+    targetVersionId,
+    bytes: 0,
+    attempts: Context.current().info.attempt,
+    detail,
+  });
   try {
-    const tags = await ctx.source.send(
-      new GetObjectTaggingCommand({ Bucket: task.entry.bucket, Key: key, VersionId: versionId }),
-    );
-    let replicaVersionId = knownTargetVersionId;
-    if (!replicaVersionId) {
-      const latest = await headTargetLatest(target, task.target.bucket, key);
-      replicaVersionId =
-        latest.kind === 'version' && latest.sourceVersionId === task.entry.versionId
-          ? latest.versionId
-          : await findReplicaOf(target, task.target.bucket, key, task.entry.versionId);
+    let sourceTags: Tag[];
+    try {
+      sourceTags = await readSourceTags(ctx.source, task.entry);
+    } catch (err) {
+      if (isGone(err)) return outcome('not replicated: the source version no longer exists');
+      throw err;
     }
-    if (!replicaVersionId) {
-      throw ApplicationFailure.create({
-        message: `no replica of ${describeSubject(subject)} on the target yet: its data must replicate first`,
-        type: 'TransientReplicaMissing',
-      });
+    const replicas = await replicasOf(ctx, task, knownTargetVersionId);
+    // The replica may be missing for good (its put was not replicated): then the tags arrive
+    // with the data if that put is ever retried, since a copy reads the source's tags.
+    if (replicas.length === 0) return outcome('not replicated: the target has no replica of this version');
+    const wanted = userTags(sourceTags);
+    for (const VersionId of replicas) {
+      const current = await target.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId }));
+      const markerTag = (current.TagSet ?? []).find((t) => t.Key === MARKER_TAG);
+      const TagSet = markerTag ? [...wanted, { Key: MARKER_TAG, Value: markerTag.Value ?? '' }] : wanted;
+      if (TagSet.length === 0) {
+        await target.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId }));
+      } else {
+        await target.send(
+          new PutObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId, Tagging: { TagSet } }),
+        );
+      }
     }
-    const TagSet = tags.TagSet ?? [];
-    if (TagSet.length === 0) {
-      await target.send(
-        new DeleteObjectTaggingCommand({ Bucket: task.target.bucket, Key: key, VersionId: replicaVersionId }),
-      );
-    } else {
-      await target.send(
-        new PutObjectTaggingCommand({
-          Bucket: task.target.bucket,
-          Key: key,
-          VersionId: replicaVersionId,
-          Tagging: { TagSet },
-        }),
-      );
-    }
-    return {
-      targetVersionId: replicaVersionId,
-      bytes: 0,
-      attempts: Context.current().info.attempt,
-      detail: `${TagSet.length} tags`,
-    };
+    return outcome(`${wanted.length} tags`, replicas[0]);
   } catch (err) {
     throw replicationFailure('replicating tags', subject, err);
   }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { StatusPublisher } from './status-publisher';
+import type { MarkerCache } from './version-history';
 
 /** Everything the replication activities need, injected by the worker (or a test). */
 export interface ReplicationContext {
@@ -14,4 +15,6 @@ export interface ReplicationContext {
   };
   status: StatusPublisher;
   logger: Logger;
+  /** Replica markers already read or written (versions never change: cached for the process's life). */
+  markers: MarkerCache;
 }

@@ -87,7 +87,9 @@ program
 
 program
   .command('failed')
-  .description('list keys with FAILED versions, with the reasons')
+  .description(
+    'list keys with FAILED versions, with the reasons (from the Temporal server: no worker needed)',
+  )
   .option('--site <name>', 'only this destination site')
   .option('--bucket <bucket>', 'only this source bucket')
   .option('--limit <n>', 'at most this many keys', (v) => Number.parseInt(v, 10), 1000)
@@ -102,7 +104,11 @@ program
       for (const f of o.json ? [] : failed) {
         for (const v of f.failed)
           out(
-            `${f.site}: s3://${f.bucket}/${f.key} ${v.operation} version ${v.versionId}: ${v.reason ?? ''}`,
+            `${f.site}: s3://${f.bucket}/${f.key} ${v.operation} version ${v.versionId} (attempts ${v.attempts ?? '?'}, ${v.finishedAt ?? ''}): ${v.reason ?? ''}`,
+          );
+        if (f.failedCount > f.failed.length)
+          out(
+            `${f.site}: s3://${f.bucket}/${f.key}: ${f.failedCount - f.failed.length} older FAILED versions not listed`,
           );
       }
     } finally {

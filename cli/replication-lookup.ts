@@ -1,8 +1,9 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { EngineConfig } from '../config/engine-config';
 import type { VersionStatus } from '../shared/replication-task';
-import { replicationStateQuery, type ReplicateKeyResult } from '../shared/workflow-contract';
+import type { ReplicateKeyResult } from '../shared/workflow-contract';
 import { replicationWorkflowId } from '../shared/workflow-id';
+import { stateFromHistory } from './history-state';
 
 export interface SiteReplication {
   site: string;
@@ -18,21 +19,29 @@ export function sitesOfBucket(config: EngineConfig, bucket: string): string[] {
   return config.replication[bucket] ? sites : [];
 }
 
+/**
+ * One run's versions, from the Temporal server alone: a completed run's result, or the
+ * state rebuilt from any other run's history (open, failed, cancelled, terminated) and its
+ * pending activities. No query, so no worker is needed and nothing waits for one.
+ */
 async function versionsOfRun(
   client: Client,
   workflowId: string,
   runId: string | undefined,
-  running: boolean,
-) {
+  status: string,
+): Promise<VersionStatus[]> {
   const handle = client.workflow.getHandle(workflowId, runId);
-  if (running) return (await handle.query(replicationStateQuery)).versions;
-  const result = (await handle.result()) as ReplicateKeyResult;
-  return result.versions;
+  if (status === 'COMPLETED') return ((await handle.result()) as ReplicateKeyResult).versions;
+  const [history, description] = await Promise.all([
+    handle.fetchHistory(),
+    status === 'RUNNING' ? handle.describe() : undefined,
+  ]);
+  return stateFromHistory(history.events ?? [], description?.raw.pendingActivities ?? []).versions;
 }
 
 /**
- * Reads a key's replication status at one site from Temporal: the open run's state, or
- * the results of finished runs (newest first) until `versionId` is found.
+ * Reads a key's replication status at one site from Temporal: the latest run, then older
+ * runs (newest first) until `versionId` is found.
  */
 export async function lookupReplication(
   client: Client,
@@ -53,16 +62,16 @@ export async function lookupReplication(
   }
   const runStatus = description.status.name;
   const versions: VersionStatus[] = [];
-  if (runStatus === 'RUNNING' || runStatus === 'COMPLETED') {
-    versions.push(...(await versionsOfRun(client, workflowId, description.runId, runStatus === 'RUNNING')));
+  if (runStatus !== 'CONTINUED_AS_NEW') {
+    versions.push(...(await versionsOfRun(client, workflowId, description.runId, runStatus)));
   }
   if (versionId && !versions.some((v) => v.versionId === versionId)) {
     let runs = 0;
     for await (const run of client.workflow.list({
-      query: `WorkflowId = '${workflowId.replace(/'/g, "\\'")}'`,
+      query: `WorkflowId = '${workflowId.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
     })) {
       if (run.runId === description.runId || run.status.name !== 'COMPLETED') continue;
-      const older = await versionsOfRun(client, workflowId, run.runId, false);
+      const older = await versionsOfRun(client, workflowId, run.runId, 'COMPLETED');
       versions.push(...older);
       if (older.some((v) => v.versionId === versionId) || ++runs >= maxRuns) break;
     }

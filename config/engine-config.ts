@@ -90,8 +90,38 @@ const EngineConfigSchema = z
       }),
     populator: z
       .object({
+        /** Keys signalled at once, per partition. */
         signalConcurrency: z.number().int().min(1).default(64),
         partitionsConsumedConcurrently: z.number().int().min(1).default(8),
+        /** Messages of one partition planned and signalled together; their offset is committed after. */
+        chunkSize: z.number().int().min(1).max(10_000).default(500),
+        /** How long a fetch waits for a partition's batch before leaving it to the partition's own lane. */
+        handoffMs: z.number().int().min(0).default(1000),
+        /** Longest wait of one Kafka fetch for new messages (kafkajs maxWaitTimeInMs). */
+        fetchMaxWaitMs: z.number().int().min(10).default(1000),
+        /** The consumer group is heartbeated this often while partitions are being worked on. */
+        heartbeatIntervalMs: z.number().int().min(100).default(3000),
+        /** A signal Temporal refuses for one key (throttled, per-workflow limit) is retried this long, then dead-lettered. */
+        keyRetryMs: z.number().int().min(0).default(60_000),
+        /** Longest pause between attempts while Temporal is unreachable (consumption waits, nothing is skipped). */
+        maxBackoffMs: z.number().int().min(100).default(30_000),
+        /** Transient S3 errors while reading tags are retried this long, then the replication checks the tags itself. */
+        planningRetryMs: z.number().int().min(0).default(2000),
+        /** A source bucket's versioning status is cached this long (entries without versionId are checked against it). */
+        versioningCacheMs: z.number().int().min(0).default(60_000),
+        /** Bytes of the original message kept in a dead letter (its size and SHA-256 are always kept). */
+        deadLetterValueBytes: z.number().int().min(0).max(65_536).default(8192),
+        /** Bytes of dead letters per produce request, well under Kafka's 1 MiB max.message.bytes. */
+        deadLetterRequestBytes: z
+          .number()
+          .int()
+          .min(65_536)
+          .max(900 * 1024)
+          .default(256 * 1024),
+        /** Attempts to write dead letters before they are logged at error level instead. */
+        deadLetterAttempts: z.number().int().min(1).max(10).default(3),
+        /** Counts (messages, signalled, skipped, dead-lettered) are logged this often when anything happened. */
+        summaryIntervalMs: z.number().int().min(1000).default(30_000),
       })
       .prefault({}),
   })

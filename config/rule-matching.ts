@@ -26,6 +26,13 @@ export function needsTags(replication: ReplicationConfiguration): boolean {
   return replication.Rules.some((r) => r.Status === 'Enabled' && ruleTags(r).length > 0);
 }
 
+/** True when an enabled rule whose prefix matches the key filters on tags: only then are tags needed. */
+export function needsTagsFor(replication: ReplicationConfiguration, key: string): boolean {
+  return replication.Rules.some(
+    (r) => r.Status === 'Enabled' && ruleTags(r).length > 0 && key.startsWith(rulePrefix(r)),
+  );
+}
+
 function matches(rule: ReplicationRule, key: string, tags: Record<string, string> | undefined): boolean {
   if (rule.Status !== 'Enabled' || !key.startsWith(rulePrefix(rule))) return false;
   const wanted = ruleTags(rule);
@@ -44,18 +51,58 @@ export function selectDestinations(
   object: { key: string; tags?: Record<string, string> },
   siteOf: (rule: ReplicationRule) => string[],
 ): ReplicationDestination[] {
-  const best = new Map<string, ReplicationDestination>();
+  return bestPerDestination(replication, siteOf, (rule) => matches(rule, object.key, object.tags));
+}
+
+/** A destination chosen while the object's tags are unknown, with the tags its rule requires. */
+export interface CandidateDestination extends ReplicationDestination {
+  /** The rule's tag filter, when it has one: whoever copies must check these tags first. */
+  requiredTags?: Record<string, string>;
+}
+
+/**
+ * When an object's tags cannot be read: per destination, the highest-priority enabled rule
+ * whose prefix matches, tag conditions ignored, with the tags that rule requires. The
+ * replication then checks the tags itself (and replicates nothing when they do not match).
+ * Approximation: if that rule's tags do not match, AWS would fall back to a lower-priority
+ * rule for the same site; here the version is simply not replicated by that rule.
+ */
+export function selectCandidateDestinations(
+  replication: ReplicationConfiguration,
+  key: string,
+  siteOf: (rule: ReplicationRule) => string[],
+): CandidateDestination[] {
+  return bestPerDestination(
+    replication,
+    siteOf,
+    (rule) => rule.Status === 'Enabled' && key.startsWith(rulePrefix(rule)),
+    (rule) => {
+      const tags = ruleTags(rule);
+      return tags.length > 0 ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : undefined;
+    },
+  );
+}
+
+function bestPerDestination(
+  replication: ReplicationConfiguration,
+  siteOf: (rule: ReplicationRule) => string[],
+  applies: (rule: ReplicationRule) => boolean,
+  requiredTagsOf: (rule: ReplicationRule) => Record<string, string> | undefined = () => undefined,
+): CandidateDestination[] {
+  const best = new Map<string, CandidateDestination>();
   replication.Rules.forEach((rule, index) => {
-    if (!matches(rule, object.key, object.tags)) return;
+    if (!applies(rule)) return;
     const v1 = rule.Filter === undefined;
+    const requiredTags = requiredTagsOf(rule);
     for (const site of siteOf(rule)) {
-      const candidate: ReplicationDestination = {
+      const candidate: CandidateDestination = {
         site,
         targetBucket: targetBucketName(rule.Destination.Bucket),
         ruleId: rule.ID ?? `rule-${index}`,
         priority: rule.Priority ?? 0,
         storageClass: rule.Destination.StorageClass,
         replicateDeleteMarkers: v1 || rule.DeleteMarkerReplication?.Status === 'Enabled',
+        ...(requiredTags ? { requiredTags } : {}),
       };
       const slot = v1 ? `${site}\u0000${candidate.targetBucket}` : site;
       const current = best.get(slot);

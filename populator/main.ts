@@ -1,7 +1,8 @@
 /**
  * Populator process: consumes the metadata journal from Kafka and signal-starts the
- * replication workflows. SIGTERM or SIGINT stops after the current chunk; what was not
- * committed is consumed again on restart (duplicates are dropped by the workflows).
+ * replication workflows. SIGTERM or SIGINT stops each partition's lane at its next signal
+ * and commits every chunk Temporal fully accepted; the rest is consumed again on restart
+ * (duplicates are dropped by the workflows).
  */
 import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
@@ -33,7 +34,12 @@ async function main(): Promise<void> {
   const clients = createSiteClients(config);
   const populator = createPopulator({
     config,
-    consumer: kafka.consumer({ groupId: config.kafka.consumerGroup }),
+    // Partitions whose lane finished are fetched again at the next fetch: a short long-poll
+    // keeps that prompt when the other partitions are idle.
+    consumer: kafka.consumer({
+      groupId: config.kafka.consumerGroup,
+      maxWaitTimeInMs: config.populator.fetchMaxWaitMs,
+    }),
     producer,
     temporal,
     source: clientFor(clients, config.sourceSite),

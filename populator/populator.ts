@@ -1,17 +1,13 @@
-import { GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
-import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import { statusEvent, type StatusPublisher } from '../activities/status-publisher';
+import type { StatusPublisher } from '../activities/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
-import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
-import type { ReplicationTask } from '../shared/replication-task';
-import { replicationWorkflowId } from '../shared/workflow-id';
-import { deadLetterOf, sendDeadLetters, type DeadLetter } from './dead-letter';
-import { decodeJournalMessage } from './journal/decode-journal-message';
-import { planReplication } from './replication-planner';
-import { isPermanentTemporalError, signalReplicationTask } from './workflow-signaller';
+import type { JournalMessage } from '../shared/journal-entry';
+import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
+import { PopulatorStats } from './populator-stats';
+import { createTagsLookup, createVersioningLookup } from './source-lookups';
 
 export interface PopulatorDeps {
   config: EngineConfig;
@@ -23,171 +19,202 @@ export interface PopulatorDeps {
   logger: Logger;
 }
 
-// A chunk's offset is resolved only once Temporal accepted all of it, and kafkajs commits the
-// resolved offsets after every batch: a restart redoes at most one chunk per partition.
-const CHUNK_SIZE = 500;
-const MAX_BACKOFF_MS = 30_000;
+/** One partition's work: the batch it is processing, in its own promise. */
+interface Lane {
+  generation: number;
+  done: Promise<void>;
+}
 
-class PopulatorStopping extends Error {}
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function toJournalMessage(topic: string, partition: number, m: KafkaMessage): JournalMessage {
+  return { key: m.key, value: m.value, topic, partition, offset: m.offset };
+}
 
 /**
  * Consumes the metadata journal and signal-starts one workflow per (site, bucket, key).
- * A partition's offset is committed only once Temporal accepted every entry before it
- * (at-least-once; the workflows drop duplicates). While Temporal is unreachable the batch
- * waits and retries with backoff, heartbeating so the group keeps its partitions.
+ *
+ * Partitions are independent lanes. kafkajs fetches all assigned partitions together and
+ * fetches again only once every batch of a fetch was handled (its fetcher awaits the whole
+ * worker queue), so one slow batch would hold every partition. Here `eachBatch` pauses its
+ * partition and hands the batch to the partition's lane; it waits at most `handoffMs` (a
+ * fast batch finishes within the fetch, as before), then returns. The lane processes the
+ * batch chunk by chunk, resolves and commits each chunk's offsets once Temporal accepted all
+ * of it, and resumes the partition when done. kafkajs fetches a partition from its resolved
+ * offset (offsetManager.nextOffset) and leaves paused partitions out of fetches, so a
+ * resumed partition continues right after what its lane resolved.
+ *
+ * At-least-once: on a rebalance (GROUP_JOIN) or stop, lanes stop at their next step without
+ * resolving what they had not finished; that is fetched again from the committed offset
+ * (duplicates are dropped by the workflows and the target). The group is heartbeated every
+ * `heartbeatIntervalMs` while lanes work, so no chunk, however long, costs the membership.
  */
 export function createPopulator(deps: PopulatorDeps) {
   const { config, consumer, producer, logger } = deps;
-  const limit = pLimit(config.populator.signalConcurrency);
-
-  const lookupTags = async (entry: JournalEntry) => {
-    const tags = await deps.source.send(
-      new GetObjectTaggingCommand({
-        Bucket: entry.bucket,
-        Key: entry.key,
-        VersionId: entry.versionId === 'null' ? undefined : entry.versionId,
-      }),
-    );
-    return Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+  const settings = config.populator;
+  const stats = new PopulatorStats();
+  const chunkDeps: ChunkDeps = {
+    config,
+    temporal: deps.temporal,
+    producer,
+    status: deps.status,
+    logger,
+    stats,
+    lookupTags: createTagsLookup(deps.source, settings.planningRetryMs),
+    versioning: createVersioningLookup(deps.source, settings.versioningCacheMs),
   };
 
-  /** Retries `work` until it succeeds, the error is permanent, or the consumer stops. */
-  const untilDone = async <T>(
-    what: string,
-    work: () => Promise<T>,
-    payload: EachBatchPayload,
-  ): Promise<T> => {
-    let delay = 250;
-    for (;;) {
-      try {
-        return await work();
-      } catch (err) {
-        if (isPermanentTemporalError(err)) throw err;
-        if (!payload.isRunning() || payload.isStale()) throw new PopulatorStopping(what);
-        logger.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; will retry`);
-        await sleep(delay);
-        await payload.heartbeat().catch(() => undefined);
-        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
-      }
+  const lanes = new Map<string, Lane>();
+  // Bumped on every rebalance: lanes of an older generation stop and resolve nothing more.
+  let generation = 0;
+  let stopping = false;
+  // Aborted (and replaced) on every rebalance and at stop, to cut lanes' waits short.
+  let wake = new AbortController();
+  let heartbeat: (() => Promise<void>) | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const unsubscribe: Array<() => void> = [];
+
+  const newGeneration = (why: string) => {
+    generation++;
+    wake.abort();
+    wake = new AbortController();
+    if (lanes.size > 0)
+      logger.info({ why, lanes: lanes.size }, 'partition lanes stop: unfinished chunks will be redelivered');
+  };
+
+  const commitPartition = async (payload: EachBatchPayload, topic: string, partition: number) => {
+    const offsets = payload
+      .uncommittedOffsets()
+      .topics.filter((t) => t.topic === topic)
+      .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
+    if (offsets.length === 0) return;
+    try {
+      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: offsets }] });
+    } catch (err) {
+      // Still resolved: kafkajs commits it with a later batch, or it is redelivered (harmless).
+      logger.warn({ topic, partition, err: (err as Error).message }, 'could not commit offsets yet');
     }
   };
 
-  const toJournalMessage = (topic: string, partition: number, m: KafkaMessage): JournalMessage => ({
-    key: m.key,
-    value: m.value,
-    topic,
-    partition,
-    offset: m.offset,
-  });
-
-  const processChunk = async (payload: EachBatchPayload, messages: KafkaMessage[]) => {
-    const { topic, partition } = payload.batch;
-    const deadLetters: DeadLetter[] = [];
-    const tasks: ReplicationTask[] = [];
-    for (const m of messages) {
-      const message = toJournalMessage(topic, partition, m);
-      const decoded = decodeJournalMessage(message);
-      if (!decoded.ok) {
-        logger.warn(
-          { topic, partition, offset: m.offset, reason: decoded.reason },
-          'undecodable journal message',
-        );
-        deadLetters.push(deadLetterOf(message, decoded.reason));
-        continue;
-      }
-      for (const entry of decoded.entries) {
-        try {
-          const plan = await untilDone('planning', () => planReplication(entry, config, lookupTags), payload);
-          if (plan.skipped)
-            logger.debug({ bucket: entry.bucket, key: entry.key, reason: plan.skipped }, 'not replicated');
-          tasks.push(...plan.tasks);
-        } catch (err) {
-          if (err instanceof PopulatorStopping) throw err;
-          deadLetters.push(deadLetterOf(message, `planning failed: ${(err as Error).message}`));
-        }
-      }
-    }
-
-    // Ordered within a key, parallel across keys.
-    const byWorkflow = new Map<string, ReplicationTask[]>();
-    for (const task of tasks) {
-      const id = replicationWorkflowId(task.target.site, task.entry.bucket, task.entry.key);
-      byWorkflow.set(id, [...(byWorkflow.get(id) ?? []), task]);
-    }
-    const rejected: DeadLetter[] = [];
-    await Promise.all(
-      [...byWorkflow.values()].map((keyTasks) =>
-        limit(async () => {
-          for (const task of keyTasks) {
-            try {
-              await untilDone(
-                'signalling Temporal',
-                () => signalReplicationTask(deps.temporal, config, task),
-                payload,
-              );
-            } catch (err) {
-              if (err instanceof PopulatorStopping) throw err;
-              const origin = messages.find(
-                (m) => m.key?.toString() === `${task.entry.bucket}/${task.entry.key}`,
-              );
-              rejected.push({
-                ...deadLetterOf(toJournalMessage(topic, partition, origin ?? messages[0]!), ''),
-                reason: `Temporal rejected the replication of s3://${task.entry.bucket}/${task.entry.key} version ${task.entry.versionId} to ${task.target.site}: ${(err as Error).message}`,
-              });
-            }
-          }
-        }),
-      ),
-    );
-    deadLetters.push(...rejected);
-    if (deadLetters.length > 0) {
-      await untilDone(
-        'dead-lettering',
-        () => sendDeadLetters(producer, config.kafka.deadLetterTopic, deadLetters),
-        payload,
+  const runBatch = async (payload: EachBatchPayload, laneGeneration: number) => {
+    const { topic, partition, messages } = payload.batch;
+    const signal = wake.signal;
+    const control: ChunkControl = {
+      interrupted: () => stopping || laneGeneration !== generation,
+      sleep: (ms) => sleepUnless(ms, signal),
+    };
+    for (let i = 0; i < messages.length; i += settings.chunkSize) {
+      if (control.interrupted()) return;
+      const chunk = messages.slice(i, i + settings.chunkSize);
+      const started = Date.now();
+      const { completed, signalled } = await processChunk(
+        chunkDeps,
+        control,
+        chunk.map((m) => toJournalMessage(topic, partition, m)),
+      );
+      // Only the generation that fetched a chunk may resolve it; after a rebalance it is redelivered.
+      if (!completed || laneGeneration !== generation) return;
+      payload.resolveOffset(chunk[chunk.length - 1]!.offset);
+      await commitPartition(payload, topic, partition);
+      logger.debug(
+        { partition, messages: chunk.length, signalled, ms: Date.now() - started },
+        'chunk accepted',
       );
     }
-    await deps.status
-      .publish(tasks.map((task) => statusEvent(task, 'PENDING')))
-      .catch((err: unknown) =>
-        logger.warn({ err: (err as Error).message }, 'could not publish PENDING statuses'),
-      );
-    return tasks.length;
   };
 
   const eachBatch = async (payload: EachBatchPayload) => {
-    const { messages } = payload.batch;
-    for (let i = 0; i < messages.length; i += CHUNK_SIZE) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      const chunk = messages.slice(i, i + CHUNK_SIZE);
+    heartbeat = payload.heartbeat;
+    const { topic, partition, messages } = payload.batch;
+    if (messages.length === 0 || stopping) return;
+    const laneGeneration = generation;
+    const laneKey = `${topic}/${partition}`;
+    // Paused, the partition is left out of fetches until its lane is done with this batch.
+    const resume = payload.pause();
+    const previous = lanes.get(laneKey);
+    const lane: Lane = { generation: laneGeneration, done: Promise.resolve() };
+    lane.done = (async () => {
+      // A lane of an older generation winds down first (it stops at its next step).
+      if (previous) await previous.done;
       try {
-        const signalled = await processChunk(payload, chunk);
-        logger.debug(
-          { partition: payload.batch.partition, messages: chunk.length, signalled },
-          'chunk accepted',
-        );
+        await runBatch(payload, laneGeneration);
       } catch (err) {
-        if (err instanceof PopulatorStopping) return; // uncommitted: redelivered after restart
-        throw err;
+        logger.error(
+          { topic, partition, err: (err as Error).message },
+          'partition lane failed: its batch will be redelivered',
+        );
+        await sleepUnless(1000, wake.signal); // no hot loop if it fails again
+      } finally {
+        if (lanes.get(laneKey) === lane) {
+          lanes.delete(laneKey);
+          resume();
+        }
       }
-      payload.resolveOffset(chunk[chunk.length - 1]!.offset);
-      await payload.commitOffsetsIfNecessary();
-      await payload.heartbeat();
-    }
+    })();
+    lanes.set(laneKey, lane);
+    // A fast batch completes within this fetch (no extra latency); a slow one goes on alone.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      lane.done,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, settings.handoffMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  };
+
+  const logSummary = (final: boolean) => {
+    if (!final && !stats.active) return;
+    logger.info({ summary: stats.summary() }, final ? 'populator summary at stop' : 'populator summary');
   };
 
   return {
+    /** Counts since the last summary; for tests and diagnostics. */
+    stats,
     async start(): Promise<void> {
       await producer.connect();
       await consumer.connect();
       await consumer.subscribe({ topic: config.kafka.journalTopic, fromBeginning: true });
-      // Partitions are independent (a key always maps to one partition): handle them in parallel.
+      const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events;
+      unsubscribe.push(
+        consumer.on(REBALANCING, () => newGeneration('rebalancing')),
+        consumer.on(CRASH, () => newGeneration('consumer crashed')),
+        consumer.on(GROUP_JOIN, () => {
+          newGeneration('joined the group');
+          // Pauses outlive a rebalance in kafkajs: whatever is assigned now is fetched again.
+          try {
+            consumer.resume([{ topic: config.kafka.journalTopic }]);
+          } catch (err) {
+            logger.warn({ err: (err as Error).message }, 'could not resume partitions after joining');
+          }
+        }),
+      );
+      timers.push(
+        setInterval(() => {
+          if (lanes.size > 0 && heartbeat) {
+            heartbeat().catch((err: unknown) =>
+              logger.debug({ err: (err as Error).message }, 'heartbeat failed (the group rejoins)'),
+            );
+          }
+        }, settings.heartbeatIntervalMs),
+        setInterval(() => logSummary(false), settings.summaryIntervalMs),
+      );
+      for (const timer of timers) timer.unref();
       await consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
-        partitionsConsumedConcurrently: config.populator.partitionsConsumedConcurrently,
+        partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
         eachBatch,
       });
       logger.info(
@@ -195,7 +222,14 @@ export function createPopulator(deps: PopulatorDeps) {
         'populator consuming',
       );
     },
+    /** Lanes stop at their next signal, having committed every chunk Temporal fully accepted; then the consumer leaves. */
     async stop(): Promise<void> {
+      stopping = true;
+      wake.abort();
+      await Promise.allSettled([...lanes.values()].map((lane) => lane.done));
+      for (const timer of timers) clearInterval(timer);
+      for (const off of unsubscribe) off();
+      logSummary(true);
       await consumer.disconnect();
       await producer.disconnect();
     },

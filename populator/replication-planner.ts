@@ -1,15 +1,33 @@
 import type { JournalEntry } from '../shared/journal-entry';
-import type { ReplicationTarget, ReplicationTask } from '../shared/replication-task';
-import { destinationsFor, type EngineConfig } from '../config/engine-config';
-import { needsTags } from '../config/rule-matching';
+import { taskEntryOf, type ReplicationTarget, type ReplicationTask } from '../shared/replication-task';
+import { destinationsFor, siteOfRule, type EngineConfig } from '../config/engine-config';
+import {
+  needsTagsFor,
+  selectCandidateDestinations,
+  type CandidateDestination,
+} from '../config/rule-matching';
+
+/** A version's tags, or why they could not be read (the lookup has already retried what it could). */
+export type TagsLookupResult = { tags: Record<string, string> } | { unknown: string };
 
 /** Reads a source version's tags when a rule filters on tags and the journal did not carry them. */
-export type TagsLookup = (entry: JournalEntry) => Promise<Record<string, string>>;
+export type TagsLookup = (entry: JournalEntry) => Promise<TagsLookupResult>;
+
+/** Why an entry replicates nowhere, as a short category for the counts in the logs. */
+export type SkipKind =
+  | 'replica'
+  | 'version delete'
+  | 'replicationInfo not PENDING'
+  | 'bucket without replication rules'
+  | 'no matching rule';
 
 export interface ReplicationPlan {
   tasks: ReplicationTask[];
   /** Why nothing is replicated, for the debug log. */
   skipped?: string;
+  skipKind?: SkipKind;
+  /** Set when the tags could not be read: the tasks carry `target.requiredTags` where a rule needs them. */
+  tagsUnknown?: string;
 }
 
 function bucketFromArn(arn: string | undefined): string | undefined {
@@ -26,45 +44,75 @@ function targetsFromReplicationInfo(entry: JournalEntry, config: EngineConfig): 
     .map((site) => ({ site, bucket, ruleId: 'journal-replication-info', replicateDeleteMarkers: true }));
 }
 
+function skip(skipKind: SkipKind, skipped: string): ReplicationPlan {
+  return { tasks: [], skipKind, skipped };
+}
+
 /**
  * Decides what one journal entry must become: one task per destination site, following
- * AWS replication rules (or Backbeat's replicationInfo when the entry carries it).
+ * AWS replication rules (or Backbeat's replicationInfo when the entry carries it). Never
+ * blocks on the source: when a tag-filtered rule applies and the tags cannot be read, the
+ * candidate destinations are planned with the tags they require (`target.requiredTags`),
+ * and the replication checks them itself.
  */
 export async function planReplication(
   entry: JournalEntry,
   config: EngineConfig,
   lookupTags: TagsLookup,
 ): Promise<ReplicationPlan> {
-  if (entry.isReplica) return { tasks: [], skipped: 'the version is a replica (no replication loops)' };
+  if (entry.isReplica) return skip('replica', 'the version is a replica (no replication loops)');
   if (entry.operation === 'delete-version')
-    return { tasks: [], skipped: 'deletes of a specific version are not replicated' };
+    return skip('version delete', 'deletes of a specific version are not replicated');
   if (entry.replication && entry.replication.status !== 'PENDING') {
-    return { tasks: [], skipped: `replicationInfo.status is ${entry.replication.status}, not PENDING` };
+    return skip(
+      'replicationInfo not PENDING',
+      `replicationInfo.status is ${entry.replication.status}, not PENDING`,
+    );
   }
 
   const bucketConfig = config.replication[entry.bucket];
   let targets: ReplicationTarget[];
+  let tagsUnknown: string | undefined;
   if (bucketConfig) {
     let tags = entry.tags;
-    if (tags === undefined && needsTags(bucketConfig)) {
-      tags = entry.operation === 'delete-marker' ? {} : await lookupTags(entry);
+    if (tags === undefined && needsTagsFor(bucketConfig, entry.key)) {
+      if (entry.operation === 'delete-marker') tags = {};
+      else {
+        const found = await lookupTags(entry);
+        if ('tags' in found) tags = found.tags;
+        else tagsUnknown = found.unknown;
+      }
     }
-    targets = destinationsFor(config, entry.bucket, { key: entry.key, tags }).map((d) => ({
-      site: d.site,
-      bucket: d.targetBucket,
-      ruleId: d.ruleId,
-      storageClass: d.storageClass,
-      replicateDeleteMarkers: d.replicateDeleteMarkers,
-    }));
+    const destinations: CandidateDestination[] =
+      tagsUnknown === undefined
+        ? destinationsFor(config, entry.bucket, { key: entry.key, tags })
+        : selectCandidateDestinations(bucketConfig, entry.key, (rule) => siteOfRule(config, rule));
+    targets = destinations.map((d) => {
+      const target: ReplicationTarget = {
+        site: d.site,
+        bucket: d.targetBucket,
+        ruleId: d.ruleId,
+        storageClass: d.storageClass,
+        replicateDeleteMarkers: d.replicateDeleteMarkers,
+      };
+      if (d.requiredTags) target.requiredTags = d.requiredTags;
+      return target;
+    });
     const namedSites = entry.replication?.sites;
     if (namedSites && namedSites.length > 0) targets = targets.filter((t) => namedSites.includes(t.site));
   } else if (entry.replication) {
     targets = targetsFromReplicationInfo(entry, config);
   } else {
-    return { tasks: [], skipped: `bucket ${entry.bucket} has no replication configuration` };
+    return skip(
+      'bucket without replication rules',
+      `bucket ${entry.bucket} has no replication configuration`,
+    );
   }
 
   if (entry.operation === 'delete-marker') targets = targets.filter((t) => t.replicateDeleteMarkers);
-  if (targets.length === 0) return { tasks: [], skipped: 'no enabled rule matches' };
-  return { tasks: targets.map((target) => ({ entry, target })) };
+  if (targets.length === 0) return skip('no matching rule', 'no enabled rule matches');
+  const task = taskEntryOf(entry);
+  const plan: ReplicationPlan = { tasks: targets.map((target) => ({ entry: task, target })) };
+  if (tagsUnknown !== undefined) plan.tagsUnknown = tagsUnknown;
+  return plan;
 }

@@ -63,4 +63,11 @@ export interface JournalMessage {
   offset: string;
 }
 
-export type DecodeResult = { ok: true; entries: JournalEntry[] } | { ok: false; reason: string };
+/**
+ * What decoding one Kafka record gave. `skipped` lists what was deliberately left out
+ * (events irrelevant to replication, master keys, internal collections), for the counts in
+ * the logs. A refused message names the offending field in `reason` and, when one field is
+ * at fault, in `field` (e.g. `s3.object.size`).
+ */
+export type DecodeResult =
+  { ok: true; entries: JournalEntry[]; skipped?: string[] } | { ok: false; reason: string; field?: string };

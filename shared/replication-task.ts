@@ -7,14 +7,38 @@ export interface ReplicationTarget {
   ruleId: string;
   storageClass?: string;
   replicateDeleteMarkers: boolean;
+  /**
+   * Tags the rule requires, set only when the populator could not read the version's tags
+   * (source unreachable, access denied, version gone): the activity reads them and decides,
+   * with Temporal's retries, so that one unreadable version never holds up the journal.
+   */
+  requiredTags?: Record<string, string>;
 }
+
+/**
+ * What a task carries of its journal entry: only what the activities need, so that queues
+ * carried over continue-as-new and signal payloads stay small (user metadata and tags are
+ * read from the source version itself).
+ */
+export type TaskEntry = Pick<
+  JournalEntry,
+  'bucket' | 'key' | 'versionId' | 'operation' | 'size' | 'etag' | 'eventTime' | 'sequence'
+>;
 
 /** One journal entry to apply to one destination: the payload of the workflow's signal. */
 export interface ReplicationTask {
-  entry: JournalEntry;
+  entry: TaskEntry;
   target: ReplicationTarget;
   /** Set by `replication retry`: bypasses duplicate detection for a version that FAILED. */
   retry?: boolean;
+}
+
+/** The fields of a journal entry a task keeps (see TaskEntry). */
+export function taskEntryOf(entry: JournalEntry): TaskEntry {
+  const { bucket, key, versionId, operation, size, etag, eventTime, sequence } = entry;
+  return etag === undefined
+    ? { bucket, key, versionId, operation, size, eventTime, sequence }
+    : { bucket, key, versionId, operation, size, etag, eventTime, sequence };
 }
 
 export type ReplicationStatus = 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
@@ -33,6 +57,8 @@ export interface VersionStatus {
   pendingAt: string;
   startedAt?: string;
   finishedAt?: string;
+  /** While an attempt failed and the next one waits: when it is due (ISO 8601). */
+  nextAttemptAt?: string;
   /** Kept for FAILED versions so that `replication retry` can send them again. */
   task?: ReplicationTask;
 }
@@ -54,7 +80,21 @@ export interface ReplicateKeyInput {
   key: string;
   settings: ReplicationSettings;
   /** State carried over continue-as-new. */
-  carried?: ReplicateKeyState;
+  carried?: CarriedState;
+}
+
+/** A queued task as continue-as-new carries it: its bucket and key are the workflow's own. */
+export type CarriedTask = Omit<ReplicationTask, 'entry'> & { entry: Omit<TaskEntry, 'bucket' | 'key'> };
+
+/**
+ * What continue-as-new carries. Queued tasks drop the bucket and key they share with the
+ * workflow (keys may be 1 KiB), so a burst of thousands of versions on one key stays far
+ * below Temporal's 2 MB payload limit.
+ */
+export interface CarriedState {
+  queue: CarriedTask[];
+  versions: VersionStatus[];
+  seen: string[];
 }
 
 export interface ReplicateKeyState {
@@ -65,6 +105,8 @@ export interface ReplicateKeyState {
 
 /** What an activity reports for one version it applied. */
 export interface ReplicationOutcome {
+  /** The task this outcome belongs to (taskIdentity), so that history alone tells what completed. */
+  identity?: string;
   targetVersionId?: string;
   bytes: number;
   attempts: number;
@@ -72,7 +114,9 @@ export interface ReplicationOutcome {
 }
 
 /** Identifies one journal delivery; a second identical delivery is a duplicate. */
-export function taskIdentity(task: ReplicationTask): string {
+export function taskIdentity(task: {
+  entry: Pick<TaskEntry, 'versionId' | 'operation' | 'sequence'>;
+}): string {
   const { entry } = task;
   return `${entry.versionId}|${entry.operation}|${entry.sequence}`;
 }

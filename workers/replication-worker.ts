@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createReplicationActivities } from '../activities';
+import { createReplicationActivities, MarkerCache } from '../activities';
 import { clientFor } from '../activities/s3-clients';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../activities/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
@@ -81,6 +81,7 @@ export async function createReplicationWorker(
     },
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
+    markers: new MarkerCache(),
   });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workers = await Promise.all(

@@ -1,12 +1,14 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancelledFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -14,75 +16,142 @@ import type { ReplicationActivities } from '../activities';
 import { statusEvent } from '../shared/status-event';
 import type {
   ReplicateKeyInput,
-  ReplicateKeyState,
   ReplicationOutcome,
   ReplicationStatus,
   ReplicationTask,
-  VersionStatus,
 } from '../shared/replication-task';
 import { taskIdentity } from '../shared/replication-task';
 import { CRR_STATUS } from '../shared/search-attributes';
 import {
+  FAILED_MEMO,
   replicationStateQuery,
   replicationTaskSignal,
+  replicationTasksSignal,
   retryFailedSignal,
   type ReplicateKeyResult,
 } from '../shared/workflow-contract';
+import { VersionBook } from './version-book';
 
-// Bounds on what a run carries over continue-as-new, so history and payloads stay small.
-const CARRIED_VERSIONS = 100;
-const CARRIED_IDENTITIES = 1000;
+/**
+ * Quick attempts a small change gets as a local activity before it continues as a regular
+ * activity, whose retries the Temporal server schedules and shows (attempt, next retry,
+ * last error) even when no worker runs.
+ */
+export const LOCAL_ATTEMPTS = 2;
+/** A regular activity that stops heartbeating for this long is retried elsewhere (e.g. after kill -9). */
+export const HEARTBEAT_TIMEOUT = '15 seconds';
+
+type Activities = Pick<
+  ReplicationActivities,
+  'copyObjectVersion' | 'replicateObjectTags' | 'replicateDeleteMarker'
+>;
+
+/**
+ * True when no further attempt can help. A local activity's failure reaches the workflow as
+ * the activity's own error (not wrapped in an ActivityFailure) and without a retry state.
+ */
+function nonRetryable(err: unknown): boolean {
+  if (err instanceof CancelledFailure) return true;
+  if (err instanceof ActivityFailure) {
+    if (err.retryState === 'NON_RETRYABLE_FAILURE') return true;
+    return nonRetryable(err.cause);
+  }
+  return err instanceof ApplicationFailure && err.nonRetryable === true;
+}
 
 /**
  * Applies one key's versions to one destination site in journal order. One workflow per
  * (site, bucket, key) gives ordering within a key and parallelism across keys for free.
  * The run completes once every version is COMPLETED; while a version is FAILED it stays
  * open (CrrStatus = FAILED) until `replication retry` or new versions arrive.
+ *
+ * Every activity is idempotent against the target's whole history (activities/placement.ts),
+ * so local activities re-run after a failed workflow task, a redelivered journal entry or a
+ * new run after the old one completed change nothing on the target.
  */
 export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<ReplicateKeyResult> {
   const { settings } = input;
-  const state: ReplicateKeyState = input.carried ?? { queue: [], versions: [], seen: [] };
-  const seen = new Set(state.seen);
+  const book = new VersionBook(input.carried, input);
   const now = () => new Date().toISOString();
 
-  setHandler(replicationTaskSignal, (task) => {
-    const identity = taskIdentity(task);
-    if (seen.has(identity) && !task.retry) return; // a duplicate journal delivery
-    seen.add(identity);
-    state.queue.push(task);
-    state.versions.push({
-      versionId: task.entry.versionId,
-      operation: task.entry.operation,
-      sequence: task.entry.sequence,
-      status: 'PENDING',
-      attempts: 0,
-      pendingAt: now(),
-    });
-  });
+  // The memo lists FAILED versions for operators without a worker; it is written only when
+  // the set of FAILED versions changes, so a key that never fails costs no event for it.
+  let memoFailedCount = book.failedMemo().failedCount;
+  const publishFailedMemo = () => {
+    const memo = book.failedMemo();
+    if (memo.failedCount === 0 && memoFailedCount === 0) return;
+    upsertMemo({ [FAILED_MEMO]: memo });
+    memoFailedCount = memo.failedCount;
+  };
+
+  setHandler(replicationTasksSignal, (tasks) => void book.accept(tasks, now()));
+  setHandler(replicationTaskSignal, (task) => void book.accept([task], now()));
   setHandler(retryFailedSignal, () => {
-    for (const version of state.versions) {
-      if (version.status !== 'FAILED' || !version.task) continue;
-      state.queue.push({ ...version.task, retry: true });
-      Object.assign(version, { status: 'PENDING', reason: undefined, task: undefined, pendingAt: now() });
-    }
+    if (book.retryFailed(now()) > 0) publishFailedMemo();
   });
-  setHandler(replicationStateQuery, () => ({ ...state, seen: [...seen].slice(-CARRIED_IDENTITIES) }));
+  setHandler(replicationStateQuery, () => book.snapshot());
 
   const retry = {
     initialInterval: settings.initialRetryIntervalMs,
     maximumInterval: settings.maxRetryIntervalMs,
     backoffCoefficient: 2,
-    maximumAttempts: settings.maxAttempts,
   };
-  const quick = proxyActivities<ReplicationActivities>({ startToCloseTimeout: '10 minutes', retry });
+  const localAttempts = Math.min(LOCAL_ATTEMPTS, settings.maxAttempts);
   // Small changes run in the workflow's own worker: one marker event instead of three, no
-  // round trip through the task queue. Large copies need heartbeats (resumable multipart).
-  const local = proxyLocalActivities<ReplicationActivities>({ startToCloseTimeout: '5 minutes', retry });
-  const large = proxyActivities<ReplicationActivities>({
-    startToCloseTimeout: '24 hours',
-    heartbeatTimeout: '2 minutes',
-    retry,
+  // round trip through the task queue.
+  const local = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { ...retry, maximumAttempts: localAttempts },
   });
+  // FAILED is the one status no activity attempt can publish itself (best effort, never throws).
+  const publisher = proxyLocalActivities<Pick<ReplicationActivities, 'publishReplicationStatus'>>({
+    startToCloseTimeout: '30 seconds',
+  });
+  let activitySeq = 0;
+  // Regular activities heartbeat (resumable multipart, fast retry after a crash) and carry the
+  // task's identity in their id, so that `status` can name what a pending activity is doing.
+  const regular = (task: ReplicationTask, attemptsUsed: number) =>
+    proxyActivities<Activities>({
+      activityId: `${taskIdentity(task)}#${++activitySeq}@${attemptsUsed}`,
+      startToCloseTimeout: task.entry.size > settings.multipartThresholdBytes ? '24 hours' : '1 hour',
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+      retry: { ...retry, maximumAttempts: Math.max(1, settings.maxAttempts - attemptsUsed) },
+    });
+
+  const call = (activities: Activities, task: ReplicationTask): Promise<ReplicationOutcome> => {
+    switch (task.entry.operation) {
+      case 'put':
+        return activities.copyObjectVersion(task);
+      case 'metadata':
+        return activities.replicateObjectTags(task, book.replicaOf(task.entry.versionId));
+      case 'delete-marker':
+        return activities.replicateDeleteMarker(task);
+      case 'delete-version':
+        // The populator never sends these (AWS does not replicate version deletes).
+        throw ApplicationFailure.nonRetryable('version deletes are not replicated');
+    }
+  };
+
+  /** Runs the task; resolves with its outcome and the attempts it took in all. */
+  const apply = async (task: ReplicationTask): Promise<{ outcome: ReplicationOutcome; attempts: number }> => {
+    const small =
+      task.entry.operation === 'put'
+        ? task.entry.size <= settings.localActivityMaxBytes
+        : settings.localActivityMaxBytes > 0;
+    if (!small) {
+      const outcome = await call(regular(task, 0), task);
+      return { outcome, attempts: outcome.attempts };
+    }
+    try {
+      const outcome = await call(local, task);
+      return { outcome, attempts: outcome.attempts };
+    } catch (err) {
+      if (nonRetryable(err) || localAttempts >= settings.maxAttempts) throw err;
+      // The quick attempts failed: go on with server-scheduled retries and heartbeats.
+      const outcome = await call(regular(task, localAttempts), task);
+      return { outcome, attempts: localAttempts + outcome.attempts };
+    }
+  };
 
   // CrrStatus is written only once a key has failed (FAILED, then PROCESSING on retry, then
   // COMPLETED): a key that never fails costs no upsert event and no visibility write, and its
@@ -95,97 +164,43 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     currentStatus = status;
   };
 
-  // The replica's version id of each source version, so that tag changes need no lookup.
-  const replicaOf = (versionId: string) =>
-    state.versions.find((v) => v.versionId === versionId && v.operation === 'put' && v.targetVersionId)
-      ?.targetVersionId;
-
-  const apply = (task: ReplicationTask): Promise<ReplicationOutcome> => {
-    switch (task.entry.operation) {
-      case 'put':
-        // Multipart copies heartbeat their progress (resumable): only regular activities can.
-        if (task.entry.size > settings.multipartThresholdBytes) return large.copyObjectVersion(task);
-        return (task.entry.size <= settings.localActivityMaxBytes ? local : quick).copyObjectVersion(task);
-      case 'metadata':
-        return (settings.localActivityMaxBytes > 0 ? local : quick).replicateObjectTags(
-          task,
-          replicaOf(task.entry.versionId),
-        );
-      case 'delete-marker':
-        return (settings.localActivityMaxBytes > 0 ? local : quick).replicateDeleteMarker(task);
-      case 'delete-version':
-        // The populator never sends these (AWS does not replicate version deletes).
-        throw ApplicationFailure.nonRetryable('version deletes are not replicated');
-    }
-  };
-
   let handled = 0;
   for (;;) {
-    while (state.queue.length > 0) {
-      const task = state.queue.shift()!;
-      const identity = taskIdentity(task);
-      const version = [...state.versions]
-        .reverse()
-        .find((v) => `${v.versionId}|${v.operation}|${v.sequence}` === identity && v.status === 'PENDING');
-      const status: VersionStatus =
-        version ??
-        ({
-          versionId: task.entry.versionId,
-          operation: task.entry.operation,
-          sequence: task.entry.sequence,
-          attempts: 0,
-          pendingAt: now(),
-        } as VersionStatus);
-      if (!version) state.versions.push(status);
-      Object.assign(status, { status: 'PROCESSING', startedAt: now() });
+    for (let task = book.next(); task !== undefined; task = book.next()) {
+      book.begin(task, now());
       try {
-        const outcome = await apply(task);
-        Object.assign(status, {
-          status: 'COMPLETED',
-          attempts: outcome.attempts,
-          targetVersionId: outcome.targetVersionId,
-          detail: outcome.detail,
-          finishedAt: now(),
-        });
+        const { outcome, attempts } = await apply(task);
+        book.complete(taskIdentity(task), outcome, attempts, now());
       } catch (err) {
         const reason =
           err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
         const exhausted = err instanceof ActivityFailure && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED';
-        Object.assign(status, {
-          status: 'FAILED',
-          reason: exhausted ? `gave up after ${settings.maxAttempts} attempts: ${reason}` : reason,
-          attempts: exhausted ? settings.maxAttempts : Math.max(1, status.attempts),
-          finishedAt: now(),
+        book.fail(
           task,
-        });
+          exhausted ? `gave up after ${settings.maxAttempts} attempts: ${reason}` : reason,
+          exhausted ? settings.maxAttempts : 1,
+          now(),
+        );
         setKeyStatus('FAILED');
-        await quick.publishReplicationStatus([statusEvent(task, 'FAILED', { reason: status.reason })]);
+        publishFailedMemo();
+        await publisher.publishReplicationStatus([statusEvent(task, 'FAILED', { reason })]);
       }
       handled++;
       if (
-        state.queue.length > 0 &&
+        book.queue.length > 0 &&
         (handled >= settings.continueAsNewAfterVersions || workflowInfo().continueAsNewSuggested)
       ) {
         await condition(allHandlersFinished);
-        const failed = state.versions.filter((v) => v.status === 'FAILED');
-        const recent = state.versions.filter((v) => v.status !== 'FAILED').slice(-CARRIED_VERSIONS);
-        await continueAsNew<typeof replicateKeyWorkflow>({
-          ...input,
-          carried: {
-            queue: state.queue,
-            versions: [...failed, ...recent],
-            seen: [...seen].slice(-CARRIED_IDENTITIES),
-          },
-        });
+        await continueAsNew<typeof replicateKeyWorkflow>({ ...input, carried: book.carryOver() });
       }
     }
     await condition(allHandlersFinished);
-    if (state.queue.length > 0) continue;
-    const anyFailed = state.versions.some((v) => v.status === 'FAILED');
+    if (book.queue.length > 0) continue;
+    const anyFailed = book.hasFailed;
     setKeyStatus(anyFailed ? 'FAILED' : 'COMPLETED');
-    if (!anyFailed) return { versions: state.versions };
+    if (!anyFailed) return { versions: book.versions };
     // Stay visible as FAILED until an operator retries or the key gets new versions.
-    await condition(() => state.queue.length > 0);
+    await condition(() => book.queue.length > 0);
     setKeyStatus('PROCESSING');
   }
 }

@@ -1,12 +1,20 @@
 import type { Client } from '@temporalio/client';
-import { replicationStateQuery, retryFailedSignal } from '../../shared/workflow-contract';
+import { FAILED_MEMO, retryFailedSignal, type FailedMemo } from '../../shared/workflow-contract';
 
 export interface FailedReplication {
   workflowId: string;
   bucket: string;
   key: string;
   site: string;
-  failed: Array<{ versionId: string; operation: string; reason?: string; finishedAt?: string }>;
+  failed: Array<{
+    versionId: string;
+    operation: string;
+    reason?: string;
+    attempts?: number;
+    finishedAt?: string;
+  }>;
+  /** FAILED versions of the key in all (the memo lists the most recent ones). */
+  failedCount: number;
 }
 
 function failedQuery(filters: { site?: string; bucket?: string; key?: string }): string {
@@ -22,7 +30,10 @@ function failedQuery(filters: { site?: string; bucket?: string; key?: string }):
     .join(' AND ');
 }
 
-/** Every key with a FAILED version (its workflow stays open until retried), page by page. */
+/**
+ * Every key with a FAILED version (its workflow stays open until retried), page by page,
+ * from the visibility store and each workflow's memo: no worker has to answer.
+ */
 export async function listFailed(
   client: Client,
   filters: { site?: string; bucket?: string; key?: string },
@@ -33,20 +44,20 @@ export async function listFailed(
     const attrs = run.typedSearchAttributes;
     const get = (name: string) =>
       attrs.getAll().find((p) => p.key.name === name)?.value as string | undefined;
-    const state = await client.workflow.getHandle(run.workflowId).query(replicationStateQuery);
+    const memo = run.memo?.[FAILED_MEMO] as FailedMemo | undefined;
     found.push({
       workflowId: run.workflowId,
       bucket: get('CrrBucket') ?? '?',
       key: get('CrrKey') ?? '?',
       site: get('CrrSite') ?? '?',
-      failed: state.versions
-        .filter((v) => v.status === 'FAILED')
-        .map((v) => ({
-          versionId: v.versionId,
-          operation: v.operation,
-          reason: v.reason,
-          finishedAt: v.finishedAt,
-        })),
+      failed: (memo?.failed ?? []).map((v) => ({
+        versionId: v.versionId,
+        operation: v.operation,
+        reason: v.reason,
+        attempts: v.attempts,
+        finishedAt: v.finishedAt,
+      })),
+      failedCount: memo?.failedCount ?? 0,
     });
     if (found.length >= limit) break;
   }

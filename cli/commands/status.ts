@@ -22,9 +22,17 @@ export function formatSiteReplication(r: SiteReplication, url: string): string[]
     ]
       .filter(Boolean)
       .join(', ');
-    const extra = v.reason ? ` reason: ${v.reason}` : v.detail ? ` (${v.detail})` : '';
+    const retrying = v.status === 'PROCESSING' && (v.reason || v.nextAttemptAt);
+    const extra = retrying
+      ? ` retrying: ${v.nextAttemptAt ? `next attempt at ${v.nextAttemptAt}, ` : ''}last error: ${v.reason ?? 'none yet'}`
+      : v.reason
+        ? ` reason: ${v.reason}`
+        : v.detail
+          ? ` (${v.detail})`
+          : '';
     const replica = v.targetVersionId ? ` replica version ${v.targetVersionId}` : '';
-    return `${r.site}: ${v.status} ${v.operation} version ${v.versionId} attempts ${v.attempts}; ${times}${replica}${extra}`;
+    const attempts = v.status === 'PENDING' ? '' : ` attempt${v.attempts === 1 ? '' : 's'} ${v.attempts}`;
+    return `${r.site}: ${v.status} ${v.operation} version ${v.versionId}${attempts}; ${times}${replica}${extra}`;
   });
 }
 

@@ -1,18 +1,25 @@
 import { z } from 'zod';
 import type { DecodeResult } from '../../shared/journal-entry';
 import type { JournalDecoder } from './journal-decoder';
-import { entryFromObjectMetadata, ObjectMetadataSchema } from './object-metadata';
+import { BucketNameSchema, describeIssue, MAX_UINT32 } from './limits';
+import { entryFromObjectMetadata, MAX_METADATA_KEY_LENGTH, ObjectMetadataSchema } from './object-metadata';
 
+const Uint32Schema = z.number().int('must be an integer').min(0, 'must not be negative').max(MAX_UINT32);
 const TimestampSchema = z.union([
-  z.object({ $timestamp: z.object({ t: z.number(), i: z.number() }) }),
-  z.object({ t: z.number(), i: z.number() }),
-  z.number(),
+  z.object({ $timestamp: z.object({ t: Uint32Schema, i: Uint32Schema }) }),
+  z.object({ t: Uint32Schema, i: Uint32Schema }),
+  Uint32Schema,
 ]);
 
 const ChangeSchema = z
   .object({
-    ns: z.object({ db: z.string().optional(), coll: z.string().min(1) }),
-    documentKey: z.object({ _id: z.string() }),
+    ns: z.object({ db: z.string().optional(), coll: BucketNameSchema }),
+    documentKey: z.object({
+      _id: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(MAX_METADATA_KEY_LENGTH, `must be at most ${MAX_METADATA_KEY_LENGTH} characters`),
+    }),
     operationType: z.enum(['insert', 'replace', 'update', 'delete']),
     clusterTime: TimestampSchema.optional(),
     fullDocument: z.object({ value: z.unknown().optional() }).passthrough().nullable().optional(),
@@ -63,12 +70,13 @@ export const changeStreamDecoder: JournalDecoder = {
   decode(doc): DecodeResult {
     const parsed = ChangeSchema.safeParse(unwrapChangeDocument(doc));
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return { ok: false, reason: `change-stream document: ${issue.path.join('.')}: ${issue.message}` };
+      const { field, problem } = describeIssue(parsed.error.issues[0]!);
+      return { ok: false, reason: `change-stream document: ${field} ${problem}`, field };
     }
     const change = parsed.data;
     const bucket = change.ns.coll;
-    if (bucket.startsWith('__')) return { ok: true, entries: [] }; // internal collections
+    if (bucket.startsWith('__'))
+      return { ok: true, entries: [], skipped: ['change-stream internal collection'] };
     const { sequence, time } = clusterSequence(change.clusterTime);
     const rawValue =
       change.operationType === 'update'
@@ -78,14 +86,16 @@ export const changeStreamDecoder: JournalDecoder = {
       return {
         ok: false,
         reason: `change-stream ${change.operationType} on ${bucket}: no object metadata (fullDocument.value)`,
+        field: 'fullDocument.value',
       };
     }
     const metadata = ObjectMetadataSchema.safeParse(rawValue ?? {});
     if (!metadata.success) {
-      const issue = metadata.error.issues[0]!;
+      const { field, problem } = describeIssue(metadata.error.issues[0]!, ['value']);
       return {
         ok: false,
-        reason: `change-stream document on ${bucket}: metadata ${issue.path.join('.')}: ${issue.message}`,
+        reason: `change-stream document on ${bucket}: metadata ${field} ${problem}`,
+        field,
       };
     }
     const result = entryFromObjectMetadata({
@@ -97,7 +107,15 @@ export const changeStreamDecoder: JournalDecoder = {
       fallbackTime: time,
       sequence,
     });
-    if (result.error) return { ok: false, reason: `change-stream document on ${bucket}: ${result.error}` };
-    return { ok: true, entries: result.entry ? [result.entry] : [] };
+    if (result.error) {
+      return {
+        ok: false,
+        reason: `change-stream document on ${bucket}: ${result.error}`,
+        field: `value.${result.field ?? 'metadata'}`,
+      };
+    }
+    if (!result.entry)
+      return { ok: true, entries: [], skipped: [`change-stream ${result.skipped ?? 'entry'}`] };
+    return { ok: true, entries: [result.entry] };
   },
 };

@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import type { JournalEntry, JournalOperation } from '../../shared/journal-entry';
+import { EtagSchema, keyProblem, MAX_VERSION_ID_LENGTH, ObjectSizeSchema, VersionIdSchema } from './limits';
 
 /** Object metadata as Backbeat's metadata log and Zenko's MongoDB store keep it. */
 export const ObjectMetadataSchema = z
   .object({
-    'content-length': z.number().nonnegative().optional(),
-    'content-md5': z.string().optional(),
+    'content-length': ObjectSizeSchema.optional(),
+    'content-md5': EtagSchema.optional(),
     'content-type': z.string().optional(),
     'last-modified': z.string().optional(),
     key: z.string().optional(),
-    versionId: z.string().optional(),
+    versionId: VersionIdSchema.optional(),
     isDeleteMarker: z.boolean().optional(),
     tags: z.record(z.string(), z.string()).optional(),
     replicationInfo: z
@@ -41,7 +42,13 @@ export function eventTimeNs(iso: string): string {
   return (BigInt(new Date(iso).getTime()) * 1_000_000n).toString();
 }
 
-/** Maps stored object metadata to a journal entry; `null` when the entry must be skipped. */
+/** Longest metadata key (`<key>\0<version id>`) the decoders look at. */
+export const MAX_METADATA_KEY_LENGTH = 4096;
+
+/**
+ * Maps stored object metadata to a journal entry; `skipped` (and no entry) when the entry
+ * must be skipped; `error` (with the field) when it cannot describe an S3 object version.
+ */
 export function entryFromObjectMetadata(args: {
   bucket: string;
   metadataKey: string;
@@ -50,16 +57,21 @@ export function entryFromObjectMetadata(args: {
   format: JournalEntry['format'];
   fallbackTime?: string;
   sequence?: string;
-}): { entry?: JournalEntry; error?: string } {
+}): { entry?: JournalEntry; error?: string; field?: string; skipped?: string } {
   const { metadata } = args;
   const fromKey = splitMetadataKey(args.metadataKey);
   const key = metadata.key ?? fromKey.key;
   const versionId = metadata.versionId ?? fromKey.versionId;
   // Master keys mirror the latest version; only non-versioned objects replicate from them.
-  if (fromKey.versionId === undefined && metadata.versionId !== undefined && !args.deleted) return {};
+  if (fromKey.versionId === undefined && metadata.versionId !== undefined && !args.deleted)
+    return { skipped: 'master key of a versioned object' };
+  const badKey = keyProblem(key);
+  if (badKey) return { error: `object key ${badKey}`, field: 'key' };
+  if (versionId !== undefined && versionId.length > MAX_VERSION_ID_LENGTH)
+    return { error: `versionId must be at most ${MAX_VERSION_ID_LENGTH} characters`, field: 'versionId' };
   const eventTime = metadata['last-modified'] ?? args.fallbackTime;
   if (!eventTime || Number.isNaN(new Date(eventTime).getTime()))
-    return { error: 'object metadata has no valid last-modified time' };
+    return { error: 'object metadata has no valid last-modified time', field: 'last-modified' };
   const info = metadata.replicationInfo;
   const content = (info?.content ?? []).filter(
     (c): c is 'DATA' | 'METADATA' => c === 'DATA' || c === 'METADATA',

@@ -1,21 +1,36 @@
 import { z } from 'zod';
-import type { DecodeResult, JournalEntry, JournalOperation } from '../../shared/journal-entry';
+import type { DecodeResult, JournalEntry } from '../../shared/journal-entry';
 import type { JournalDecoder } from './journal-decoder';
+import {
+  BucketNameSchema,
+  describeIssue,
+  EtagSchema,
+  keyProblem,
+  MAX_RECORDS_PER_MESSAGE,
+  MAX_SEQUENCER_LENGTH,
+  ObjectSizeSchema,
+  VersionIdSchema,
+} from './limits';
 import { eventTimeNs } from './object-metadata';
+import { canonicalEventName, classifyEventName } from './s3-event-names';
 
 const RecordSchema = z
   .object({
-    eventTime: z.string(),
+    eventTime: z.string().max(64, 'must be an ISO 8601 time'),
     eventName: z.string(),
     s3: z.object({
-      bucket: z.object({ name: z.string().min(1) }).passthrough(),
+      bucket: z.object({ name: BucketNameSchema }).passthrough(),
       object: z
         .object({
           key: z.string(),
-          size: z.number().nonnegative().optional(),
-          eTag: z.string().optional(),
-          versionId: z.string().optional(),
-          sequencer: z.string().optional(),
+          size: ObjectSizeSchema.optional(),
+          eTag: EtagSchema.optional(),
+          versionId: VersionIdSchema.optional(),
+          sequencer: z
+            .string()
+            .max(MAX_SEQUENCER_LENGTH, `must be at most ${MAX_SEQUENCER_LENGTH} hexadecimal digits`)
+            .regex(/^[0-9A-Fa-f]*$/, 'must be hexadecimal')
+            .optional(),
           contentType: z.string().optional(),
           userMetadata: z.record(z.string(), z.string()).optional(),
         })
@@ -24,60 +39,70 @@ const RecordSchema = z
   })
   .passthrough();
 
-const EventSchema = z.object({ Records: z.array(z.unknown()) }).passthrough();
-
-/** MinIO, Ceph RGW and AWS event names (with or without the `s3:` prefix) → operations. */
-function operationOf(eventName: string): JournalOperation | undefined {
-  const name = eventName.replace(/^s3:/, '');
-  if (/^ObjectCreated:(Put|Post|Copy|CompleteMultipartUpload)$/.test(name)) return 'put';
-  if (/^ObjectCreated:(PutTagging|DeleteTagging|PutRetention|PutLegalHold)$/.test(name)) return 'metadata';
-  if (/^ObjectTagging:(Put|Delete)$/.test(name)) return 'metadata';
-  if (name === 'ObjectRemoved:DeleteMarkerCreated') return 'delete-marker';
-  if (name === 'ObjectRemoved:Delete') return 'delete-version';
-  return undefined;
-}
+/** Longest event name quoted back in a reason (the name itself may be anything). */
+const QUOTED_NAME_LENGTH = 128;
 
 function decodeKey(raw: string): string {
   return decodeURIComponent(raw.replace(/\+/g, ' '));
 }
 
-function describePath(path: PropertyKey[]): string {
-  return path.map(String).join('.');
+function refuse(i: number, field: string, problem: string): DecodeResult {
+  return { ok: false, reason: `s3 event record ${i}: ${field} ${problem}`, field };
 }
 
+/** S3 event notification records (MinIO, Ceph RGW, AWS): `{ Records: [...] }`. */
 export const s3EventDecoder: JournalDecoder = {
   format: 's3-event',
   matches: (doc) =>
     typeof doc === 'object' && doc !== null && Array.isArray((doc as { Records?: unknown }).Records),
   decode(doc): DecodeResult {
-    const event = EventSchema.safeParse(doc);
-    if (!event.success) return { ok: false, reason: 's3 event: Records must be an array' };
+    const records = (doc as { Records?: unknown } | null)?.Records;
+    if (!Array.isArray(records))
+      return { ok: false, reason: 's3 event: Records must be an array', field: 'Records' };
+    if (records.length > MAX_RECORDS_PER_MESSAGE) {
+      return {
+        ok: false,
+        reason: `s3 event: Records has ${records.length} records, more than ${MAX_RECORDS_PER_MESSAGE} per message`,
+        field: 'Records',
+      };
+    }
+    if (records.length === 0) return { ok: true, entries: [], skipped: ['s3 event without records'] };
     const entries: JournalEntry[] = [];
-    for (const [i, raw] of event.data.Records.entries()) {
+    const skipped: string[] = [];
+    for (const [i, raw] of records.entries()) {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        return refuse(i, '(record)', 'must be an object');
+      }
+      const eventName = (raw as { eventName?: unknown }).eventName;
+      if (typeof eventName !== 'string') return refuse(i, 'eventName', 'is missing or is not a string');
+      const named = classifyEventName(eventName);
+      if (named.kind === 'unknown') {
+        const quoted = JSON.stringify(eventName.slice(0, QUOTED_NAME_LENGTH));
+        return refuse(i, 'eventName', `${quoted} is not a known S3 event name`);
+      }
+      if (named.kind === 'irrelevant') {
+        skipped.push(`event ${canonicalEventName(eventName)}`);
+        continue;
+      }
+      const operation = named.operation;
       const parsed = RecordSchema.safeParse(raw);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        return {
-          ok: false,
-          reason: `s3 event record ${i}: ${describePath(issue.path)} ${issue.message === 'Required' || issue.code === 'invalid_type' ? 'is missing or has the wrong type' : issue.message}`,
-        };
+        const { field, problem } = describeIssue(parsed.error.issues[0]!);
+        return refuse(i, field, problem);
       }
       const record = parsed.data;
-      const operation = operationOf(record.eventName);
-      if (!operation) continue;
+      const object = record.s3.object;
       if (Number.isNaN(new Date(record.eventTime).getTime())) {
-        return { ok: false, reason: `s3 event record ${i}: eventTime "${record.eventTime}" is not a date` };
+        return refuse(i, 'eventTime', `${JSON.stringify(record.eventTime)} is not a date`);
       }
       let key: string;
       try {
-        key = decodeKey(record.s3.object.key);
+        key = decodeKey(object.key);
       } catch {
-        return {
-          ok: false,
-          reason: `s3 event record ${i}: object key "${record.s3.object.key}" is not valid URL encoding`,
-        };
+        return refuse(i, 's3.object.key', `"${object.key.slice(0, 256)}" is not valid URL encoding`);
       }
-      const object = record.s3.object;
+      const badKey = keyProblem(key);
+      if (badKey) return refuse(i, 's3.object.key', badKey);
       const meta = object.userMetadata ?? {};
       const userMetadata = Object.fromEntries(
         Object.entries(meta)
@@ -91,17 +116,9 @@ export const s3EventDecoder: JournalDecoder = {
         meta['x-amz-replication-status'] ??
         ''
       ).toUpperCase();
-      let sequence: string;
-      try {
-        sequence = object.sequencer
-          ? BigInt(`0x${object.sequencer}`).toString()
-          : eventTimeNs(record.eventTime);
-      } catch {
-        return {
-          ok: false,
-          reason: `s3 event record ${i}: sequencer "${object.sequencer}" is not hexadecimal`,
-        };
-      }
+      const sequence = object.sequencer
+        ? BigInt(`0x${object.sequencer}`).toString()
+        : eventTimeNs(record.eventTime);
       entries.push({
         bucket: record.s3.bucket.name,
         key,
@@ -117,6 +134,6 @@ export const s3EventDecoder: JournalDecoder = {
         format: 's3-event',
       });
     }
-    return { ok: true, entries };
+    return skipped.length > 0 ? { ok: true, entries, skipped } : { ok: true, entries };
   },
 };

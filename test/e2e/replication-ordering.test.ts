@@ -7,7 +7,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { ReplicationHarness } from '../support/replication-harness';
 import { headLatest, replicaHistory, waitFor } from '../support/s3-helpers';
-import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+import { journalRecordOf, redeliver } from '../support/journal-records';
+import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
 const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
@@ -25,35 +26,6 @@ const [siteA, siteB] = harness.destinations as [
 
 beforeAll(() => harness.start(), 120_000);
 afterAll(() => harness.stop(), 60_000);
-
-/** The journal record MinIO published for one version, read back from Kafka. */
-async function journalRecordOf(key: string, versionId: string): Promise<{ key: Buffer; value: Buffer }> {
-  const consumer = kafkaFor(stack).consumer({ groupId: `reader-${Date.now()}-${Math.random()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: stack.topics.journal, fromBeginning: true });
-  try {
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no journal record for ${key} ${versionId}`)), 30_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          if (message.key?.toString() !== `${harness.sourceBucket}/${key}`) return;
-          if (!message.value?.toString().includes(versionId)) return;
-          clearTimeout(timer);
-          resolve({ key: message.key, value: message.value });
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-}
-
-async function redeliver(record: { key: Buffer; value: Buffer }): Promise<void> {
-  const producer = kafkaFor(stack).producer();
-  await producer.connect();
-  await producer.send({ topic: stack.topics.journal, messages: [record] });
-  await producer.disconnect();
-}
 
 describe('ordering, idempotency, metadata and deletes', () => {
   test('100 overwrites of one key: target versions follow source order and the latest matches', async () => {
@@ -80,13 +52,13 @@ describe('ordering, idempotency, metadata and deletes', () => {
       new PutObjectCommand({ Bucket: harness.sourceBucket, Key: key, Body: 'one' }),
     );
     await harness.waitForVersion(siteA.site, key, v1.VersionId!);
-    const record = await journalRecordOf(key, v1.VersionId!);
+    const record = await journalRecordOf(stack, harness.sourceBucket, key, v1.VersionId!);
     const v2 = await source.send(
       new PutObjectCommand({ Bucket: harness.sourceBucket, Key: key, Body: 'two' }),
     );
     await harness.waitForVersion(siteA.site, key, v2.VersionId!);
 
-    await redeliver(record); // a late duplicate of the older version
+    await redeliver(stack, record); // a late duplicate of the older version
     const again = await harness.waitForVersion(siteA.site, key, v1.VersionId!, {
       until: (v) => v.detail === 'already replicated' && v.status === 'COMPLETED',
     });

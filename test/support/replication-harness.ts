@@ -54,7 +54,7 @@ export class ReplicationHarness {
     private readonly workerOverrides: Partial<EngineConfig['worker']> = {},
     /** Edits the config file setup wrote, before the engine reads it (e.g. a broken site). */
     private readonly editConfig: (raw: EditableConfig) => void = () => undefined,
-    /** Extra profiles for the credentials file (written before anything reads it: the SDK caches it). */
+    /** Extra profiles for the credentials file (engine processes re-read it when it changes). */
     private readonly extraProfiles: Record<string, { accessKeyId: string; secretAccessKey: string }> = {},
     /** Where the populator reaches Temporal (default: the stack's address), e.g. through a TcpProxy. */
     private readonly populatorTemporalAddress?: string,
@@ -105,8 +105,7 @@ export class ReplicationHarness {
     fs.writeFileSync(this.configPath, JSON.stringify(raw));
     this.config = parseEngineConfig(raw, {});
     const logger = pino({ level: process.env.CRR_TEST_LOG_LEVEL ?? 'silent' });
-    this.worker = await createReplicationWorker({ config: this.config, logger });
-    this.workerRun = this.worker.run();
+    await this.startWorker();
     this.connection = await Connection.connect({ address: this.config.temporal.address });
     this.temporal = new Client({ connection: this.connection, namespace: this.config.temporal.namespace });
     const kafka = new Kafka({
@@ -123,7 +122,10 @@ export class ReplicationHarness {
       : this.temporal;
     this.populator = createPopulator({
       config: this.config,
-      consumer: kafka.consumer({ groupId: this.config.kafka.consumerGroup }),
+      consumer: kafka.consumer({
+        groupId: this.config.kafka.consumerGroup,
+        maxWaitTimeInMs: this.config.populator.fetchMaxWaitMs,
+      }),
       producer,
       temporal: populatorTemporal,
       source: clientFor(createSiteClients(this.config), this.config.sourceSite),
@@ -131,6 +133,19 @@ export class ReplicationHarness {
       logger,
     });
     await this.populator.start();
+  }
+
+  /** Starts the worker (again, after stopWorker). */
+  async startWorker(): Promise<void> {
+    const logger = pino({ level: process.env.CRR_TEST_LOG_LEVEL ?? 'silent' });
+    this.worker = await createReplicationWorker({ config: this.config, logger });
+    this.workerRun = this.worker.run();
+  }
+
+  /** Stops the worker alone (drains it, as SIGTERM does), leaving the populator running. */
+  async stopWorker(): Promise<void> {
+    await this.worker?.shutdown();
+    await this.workerRun;
   }
 
   /** Stops the populator alone (as SIGTERM does), leaving the worker running. */
@@ -142,8 +157,7 @@ export class ReplicationHarness {
 
   async stop(): Promise<void> {
     await this.stopPopulator();
-    await this.worker?.shutdown();
-    await this.workerRun;
+    await this.stopWorker();
     await this.connection?.close();
   }
 
@@ -174,7 +188,7 @@ export class ReplicationHarness {
       if (last && done(last)) return last;
       if (Date.now() > deadline) {
         throw new Error(
-          `version ${versionId} of ${key} at ${site} still ${last?.status ?? 'unknown'} after timeout`,
+          `version ${versionId} of ${key} at ${site} still ${last?.status ?? 'unknown'} after timeout${last?.reason ? ` (${last.reason})` : ''}`,
         );
       }
       await new Promise((r) => setTimeout(r, 200));

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { readReplicaMarker } from '../../activities/replica-metadata';
+import { keyHistory } from '../../activities/version-history';
 
 export async function md5Of(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<string> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
@@ -61,4 +64,42 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * A key's whole history, oldest first, delete markers in their true place (read from the
+ * raw listing order): `v:<source version>` for a replica, `v:?` for a version without a
+ * marker, `DM` for a delete marker.
+ */
+export async function orderedHistory(s3: S3Client, bucket: string, key: string): Promise<string[]> {
+  const entries: string[] = [];
+  for await (const entry of keyHistory(s3, bucket, key)) {
+    if (entry.isDeleteMarker) {
+      entries.push('DM');
+      continue;
+    }
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: entry.versionId }),
+    );
+    let source = head.Metadata?.['scal-version-id'];
+    if (!source) {
+      const tags = await s3.send(
+        new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: entry.versionId }),
+      );
+      source = readReplicaMarker(
+        undefined,
+        (tags.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' })),
+      )?.sourceVersionId;
+    }
+    entries.push(`v:${source ?? '?'}`);
+  }
+  return entries.reverse();
+}
+
+/** The source's history in the same notation: `v:<version id>` or `DM`. */
+export async function sourceHistory(s3: S3Client, bucket: string, key: string): Promise<string[]> {
+  const entries: string[] = [];
+  for await (const entry of keyHistory(s3, bucket, key))
+    entries.push(entry.isDeleteMarker ? 'DM' : `v:${entry.versionId}`);
+  return entries.reverse();
 }

@@ -306,3 +306,191 @@ describe('messages of no known shape', () => {
     expect(!result.ok && result.reason).toMatch(reason);
   });
 });
+
+describe('validation at the edge (S3 limits, known event names)', () => {
+  function refused(value: unknown): { reason: string; field?: string } {
+    const result = decodeJournalMessage(message(value));
+    if (result.ok) throw new Error(`expected a refusal, got ${JSON.stringify(result.entries)}`);
+    return result;
+  }
+
+  test.each([
+    [1e300, /s3\.object\.size/],
+    [-1, /s3\.object\.size must not be negative/],
+    [1.5, /s3\.object\.size/],
+    [5 * 1024 ** 4 + 1, /s3\.object\.size must be at most 5 TiB/],
+    ['100', /s3\.object\.size must be a number/],
+    [null, /s3\.object\.size/],
+  ])('size %p is refused with the field named', (size, reason) => {
+    const result = refused(minioEvent('s3:ObjectCreated:Put', { key: 'k', versionId: 'v', size }));
+    expect(result.reason).toMatch(reason);
+    expect(result.field).toBe('s3.object.size');
+  });
+
+  test('5 TiB, S3 largest object, is accepted', () => {
+    const size = 5 * 1024 ** 4;
+    expect(decodeOk(minioEvent('s3:ObjectCreated:Put', { key: 'k', versionId: 'v', size }))[0]!.size).toBe(
+      size,
+    );
+  });
+
+  test('a key of 1025 bytes in UTF-8 is refused; an empty key too', () => {
+    const key = `${'ü'.repeat(500)}${'x'.repeat(25)}`;
+    expect(Buffer.byteLength(key)).toBe(1025);
+    expect(refused(minioEvent('s3:ObjectCreated:Put', { key: encodeURIComponent(key) })).reason).toMatch(
+      /s3\.object\.key is 1025 bytes in UTF-8, more than S3's 1024/,
+    );
+    expect(refused(minioEvent('s3:ObjectCreated:Put', { key: '' })).field).toBe('s3.object.key');
+  });
+
+  test('an unknown event name is refused, naming it', () => {
+    const result = refused(minioEvent('s3:ObjectMangled:Put', { key: 'k', versionId: 'v' }));
+    expect(result.reason).toMatch(/eventName "s3:ObjectMangled:Put" is not a known S3 event name/);
+    expect(result.field).toBe('eventName');
+    expect(refused(minioEvent(42 as unknown as string, { key: 'k' })).field).toBe('eventName');
+  });
+
+  test.each([
+    's3:ObjectAccessed:Get',
+    's3:ObjectAccessed:Head',
+    's3:ObjectRestore:Post',
+    's3:ObjectRestore:Completed',
+    's3:Replication:OperationCompletedReplication',
+    's3:ObjectTransition:Complete',
+    'LifecycleExpiration:Delete',
+    'LifecycleExpiration:DeleteMarkerCreated',
+    'LifecycleTransition',
+    'IntelligentTiering',
+    'ObjectAcl:Put',
+    's3:Scanner:ManyVersions',
+    's3:Scanner:LargeVersions',
+    's3:BucketCreated:*',
+    's3:BucketRemoved:*',
+    's3:ObjectRemoved:NoOP',
+    's3:LifecycleDelMarkerExpiration:Delete',
+    's3:ObjectLifecycle:Expiration:Current',
+    's3:ObjectSynced:Create',
+  ])('%s is known but irrelevant: skipped and counted', (eventName) => {
+    const result = decodeJournalMessage(message(minioEvent(eventName, { key: 'k' })));
+    expect(result).toEqual({
+      ok: true,
+      entries: [],
+      skipped: [`event ${eventName.startsWith('s3:') ? eventName : `s3:${eventName}`}`],
+    });
+  });
+
+  test("MinIO's force delete of all versions is a version delete (never replicated)", () => {
+    expect(decodeOk(minioEvent('s3:ObjectRemoved:DeleteAllVersions', { key: 'k' }))[0]!.operation).toBe(
+      'delete-version',
+    );
+  });
+
+  test("AWS's test event is skipped", () => {
+    expect(
+      decodeJournalMessage(message({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'b' })),
+    ).toEqual({ ok: true, entries: [], skipped: ['event s3:TestEvent'] });
+  });
+
+  test('a missing versionId decodes as version "null" (checked against the bucket by the populator)', () => {
+    expect(decodeOk(minioEvent('s3:ObjectCreated:Put', { key: 'k', size: 1 }))[0]!.versionId).toBe('null');
+  });
+
+  test.each([
+    [{ key: 'k', sequencer: 'xyz' }, /s3\.object\.sequencer must be hexadecimal/],
+    [{ key: 'k', sequencer: 'A'.repeat(65) }, /s3\.object\.sequencer must be at most 64/],
+    [{ key: 'k', versionId: 7 }, /s3\.object\.versionId/],
+    [{ key: 'k', versionId: 'v'.repeat(1025) }, /s3\.object\.versionId must be at most 1024/],
+    [{ key: 'k', eTag: 'e'.repeat(300) }, /s3\.object\.eTag/],
+  ])('object field %p is refused', (object, reason) => {
+    expect(refused(minioEvent('s3:ObjectCreated:Put', object)).reason).toMatch(reason);
+  });
+
+  test('bucket names with a slash or control characters are refused', () => {
+    expect(refused(minioEvent('s3:ObjectCreated:Put', { key: 'k' }, 'a/b')).field).toBe('s3.bucket.name');
+    expect(refused(minioEvent('s3:ObjectCreated:Put', { key: 'k' }, 'a\u0001b')).field).toBe(
+      's3.bucket.name',
+    );
+  });
+
+  test('more than 1000 records in one message are refused before any is read', () => {
+    const records = Array.from({ length: 1001 }, () => ({}));
+    expect(refused({ Records: records }).reason).toMatch(/Records has 1001 records, more than 1000/);
+    expect(decodeJournalMessage(message({ Records: [] }))).toEqual({
+      ok: true,
+      entries: [],
+      skipped: ['s3 event without records'],
+    });
+  });
+
+  test('one bad record refuses the message; irrelevant records next to good ones are skipped', () => {
+    const good = minioEvent('s3:ObjectCreated:Put', { key: 'a', versionId: 'v' }).Records[0]!;
+    const read = minioEvent('s3:ObjectAccessed:Get', { key: 'b' }).Records[0]!;
+    const bad = minioEvent('s3:ObjectCreated:Put', { key: 'c', size: -3 }).Records[0]!;
+    const mixed = decodeJournalMessage(message({ Records: [good, read] }));
+    expect(mixed.ok && mixed.entries.map((e) => e.key)).toEqual(['a']);
+    expect(mixed.ok && mixed.skipped).toEqual(['event s3:ObjectAccessed:Get']);
+    expect(refused({ Records: [good, bad] }).reason).toMatch(/record 1: s3\.object\.size/);
+  });
+
+  test('Backbeat entries: absurd content-length, long keys and bad versionIds are refused', () => {
+    const metadata = {
+      'content-length': 1e300,
+      'last-modified': '2026-11-24T10:00:00.000Z',
+      versionId: 'v1',
+    };
+    expect(
+      refused({ type: 'put', bucket: 'p', key: 'k\u0000v1', value: JSON.stringify(metadata) }).reason,
+    ).toMatch(/metadata value\.content-length/);
+    const fine = { ...metadata, 'content-length': 3 };
+    expect(
+      refused({ type: 'put', bucket: 'p', key: `${'k'.repeat(1025)}\u0000v1`, value: JSON.stringify(fine) })
+        .reason,
+    ).toMatch(/object key is 1025 bytes/);
+    expect(
+      refused({ type: 'put', bucket: 'p', key: 'k\u0000v1', value: { ...fine, versionId: 5 } }).field,
+    ).toBe('value.versionId');
+    expect(refused({ type: 'put', bucket: 'a/b', key: 'k\u0000v1', value: fine }).field).toBe('bucket');
+    expect(decodeJournalMessage(message({ type: 'put', bucket: 'p', key: 'k', value: fine }))).toEqual({
+      ok: true,
+      entries: [],
+      skipped: ['backbeat master key of a versioned object'],
+    });
+  });
+
+  test('change-stream documents: cluster times and content-length are validated', () => {
+    const doc = {
+      ns: { db: 'metadata', coll: 'photos' },
+      documentKey: { _id: 'dog.jpg\u0000v7' },
+      operationType: 'insert',
+      clusterTime: { $timestamp: { t: 1764000000, i: 3 } },
+      fullDocument: {
+        value: {
+          key: 'dog.jpg',
+          versionId: 'v7',
+          'content-length': 3,
+          'last-modified': '2026-11-24T10:00:00Z',
+        },
+      },
+    };
+    expect(decodeOk(doc)).toHaveLength(1);
+    expect(refused({ ...doc, clusterTime: { $timestamp: { t: 1.5, i: 0 } } }).field).toMatch(/^clusterTime/);
+    expect(refused({ ...doc, clusterTime: { $timestamp: { t: 1e300, i: 0 } } }).field).toMatch(
+      /^clusterTime/,
+    );
+    const huge = { ...doc, fullDocument: { value: { ...doc.fullDocument.value, 'content-length': 6e12 } } };
+    expect(refused(huge).reason).toMatch(/content-length must be at most 5 TiB/);
+    expect(decodeJournalMessage(message({ ...doc, ns: { coll: '__metastore' } }))).toEqual({
+      ok: true,
+      entries: [],
+      skipped: ['change-stream internal collection'],
+    });
+  });
+
+  test('a 1 MiB message of garbage is refused quickly with a short reason', () => {
+    const value = Buffer.alloc(1024 * 1024, 'x');
+    const started = Date.now();
+    const result = decodeJournalMessage({ key: null, value, topic: 't', partition: 0, offset: '1' });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(!result.ok && result.reason.length).toBeLessThan(300);
+  });
+});

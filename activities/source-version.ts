@@ -1,0 +1,89 @@
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  type GetObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { TaskEntry } from '../shared/replication-task';
+import type { Tag } from './replica-metadata';
+
+/** What a copy needs to know about the source version besides its bytes. */
+export interface SourceVersion {
+  size: number;
+  etag?: string;
+  headers: {
+    ContentType?: string;
+    CacheControl?: string;
+    ContentDisposition?: string;
+    ContentEncoding?: string;
+    ContentLanguage?: string;
+    Expires?: Date;
+  };
+  userMetadata?: Record<string, string>;
+  tags: Tag[];
+}
+
+/** The version id to send to S3: "null" addresses the null version of an unversioned or suspended bucket. */
+export function s3VersionId(entry: Pick<TaskEntry, 'versionId'>): string {
+  return entry.versionId;
+}
+
+export async function readSourceTags(s3: S3Client, entry: TaskEntry): Promise<Tag[]> {
+  const tagging = await s3.send(
+    new GetObjectTaggingCommand({ Bucket: entry.bucket, Key: entry.key, VersionId: s3VersionId(entry) }),
+  );
+  return (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+}
+
+/** GETs the source version: its stream (for single PUTs) and its description. */
+export async function openSourceVersion(
+  s3: S3Client,
+  entry: TaskEntry,
+): Promise<{ body: Readable; source: SourceVersion }> {
+  const response: GetObjectCommandOutput = await s3.send(
+    new GetObjectCommand({ Bucket: entry.bucket, Key: entry.key, VersionId: s3VersionId(entry) }),
+  );
+  const body = response.Body as Readable;
+  try {
+    const tags = (response.TagCount ?? 0) > 0 ? await readSourceTags(s3, entry) : [];
+    return {
+      body,
+      source: {
+        size: response.ContentLength ?? 0,
+        etag: response.ETag,
+        headers: {
+          ContentType: response.ContentType,
+          CacheControl: response.CacheControl,
+          ContentDisposition: response.ContentDisposition,
+          ContentEncoding: response.ContentEncoding,
+          ContentLanguage: response.ContentLanguage,
+          Expires: response.Expires,
+        },
+        userMetadata: response.Metadata,
+        tags,
+      },
+    };
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
+}
+
+/** Tags as the Tagging header of PutObject / CreateMultipartUpload carries them. */
+export function taggingHeader(tags: Tag[]): string | undefined {
+  if (tags.length === 0) return undefined;
+  return new URLSearchParams(tags.map((t): [string, string] => [t.Key, t.Value])).toString();
+}
+
+/** True when the version's tags satisfy every tag a rule requires. */
+export function tagsMatch(tags: Tag[], required: Record<string, string>): boolean {
+  return Object.entries(required).every(([k, v]) => tags.some((t) => t.Key === k && t.Value === v));
+}
+
+/** S3's answer for a version that does not exist (any more). */
+export function isGone(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string };
+  const code = e?.Code ?? e?.name;
+  return code === 'NoSuchVersion' || code === 'NoSuchKey';
+}

@@ -1,0 +1,182 @@
+import { Readable } from 'node:stream';
+import {
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { withDiagnosis } from './diagnose-error';
+import { readReplicaMarker, type ReplicaMarker, type Tag } from './replica-metadata';
+
+/** One entry of a key's version history, as ListObjectVersions reports it. */
+export interface VersionEntry {
+  versionId: string;
+  isDeleteMarker: boolean;
+  isLatest: boolean;
+  lastModified?: Date;
+  size?: number;
+  etag?: string;
+}
+
+type ElementKind = 'Version' | 'DeleteMarker';
+
+/**
+ * The SDK parses <Version> and <DeleteMarker> elements into two arrays and so loses how they
+ * interleave, which is exactly what ordering and delete-marker placement rest on (two entries
+ * may share a LastModified millisecond). This reads the order of the elements from the raw
+ * response body, then gives the body back to the SDK's parser untouched.
+ */
+function captureElementOrder(command: ListObjectVersionsCommand): () => ElementKind[] | undefined {
+  let order: ElementKind[] | undefined;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const response = result.response as { statusCode?: number; body?: unknown };
+      if (response.statusCode === 200 && response.body instanceof Readable) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of response.body) chunks.push(Buffer.from(chunk as Uint8Array));
+        const xml = Buffer.concat(chunks);
+        order = [...xml.toString('utf8').matchAll(/<(Version|DeleteMarker)>/g)].map(
+          (m) => m[1] as ElementKind,
+        );
+        response.body = Readable.from([xml]);
+      }
+      return result;
+    },
+    { step: 'deserialize', priority: 'low', name: 'crrVersionElementOrder' },
+  );
+  return () => order;
+}
+
+interface Listed {
+  Key?: string;
+  VersionId?: string;
+  IsLatest?: boolean;
+  LastModified?: Date;
+  Size?: number;
+  ETag?: string;
+}
+
+/** Versions and delete markers of one page, in the server's order (newest first per key). */
+export function mergeInServerOrder(
+  page: Pick<ListObjectVersionsCommandOutput, 'Versions' | 'DeleteMarkers'>,
+  order: ElementKind[] | undefined,
+): Array<Listed & { isDeleteMarker: boolean }> {
+  const versions = (page.Versions ?? []).map((v) => ({ ...v, isDeleteMarker: false }));
+  const markers = (page.DeleteMarkers ?? []).map((m) => ({ ...m, isDeleteMarker: true }));
+  if (order && order.length === versions.length + markers.length) {
+    let v = 0;
+    let m = 0;
+    return order.map((kind) => (kind === 'Version' ? versions[v++]! : markers[m++]!));
+  }
+  // Without the raw order (a proxy that re-encodes the body, say): key ascending, then newest first.
+  return [...versions, ...markers].sort(
+    (a, b) =>
+      (a.Key ?? '').localeCompare(b.Key ?? '') ||
+      (b.LastModified?.getTime() ?? 0) - (a.LastModified?.getTime() ?? 0),
+  );
+}
+
+/**
+ * Every version and delete marker of exactly `key`, newest first, page by page: the first
+ * page is small because most decisions only need the newest entries; the walk stops at the
+ * first entry of another key (keys sharing the prefix sort after it).
+ */
+export async function* keyHistory(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  firstPageSize = 50,
+): AsyncGenerator<VersionEntry> {
+  let KeyMarker: string | undefined;
+  let VersionIdMarker: string | undefined;
+  let MaxKeys = firstPageSize;
+  for (;;) {
+    const command = new ListObjectVersionsCommand({
+      Bucket: bucket,
+      Prefix: key,
+      KeyMarker,
+      VersionIdMarker,
+      MaxKeys,
+    });
+    const order = captureElementOrder(command);
+    const page = await s3.send(command);
+    for (const entry of mergeInServerOrder(page, order())) {
+      if (entry.Key !== key) return;
+      if (!entry.VersionId) continue;
+      yield {
+        versionId: entry.VersionId,
+        isDeleteMarker: entry.isDeleteMarker,
+        isLatest: entry.IsLatest ?? false,
+        lastModified: entry.LastModified,
+        size: entry.Size,
+        etag: entry.ETag?.replace(/"/g, ''),
+      };
+    }
+    if (!page.IsTruncated || !page.NextKeyMarker) return;
+    if (page.NextKeyMarker !== key) return;
+    KeyMarker = page.NextKeyMarker;
+    VersionIdMarker = page.NextVersionIdMarker;
+    MaxKeys = 1000;
+  }
+}
+
+/**
+ * Replica markers by version. Versions are immutable, so a marker read once is valid for
+ * ever: the cache saves a HEAD per version per decision, and what the worker writes itself
+ * goes in directly. Bounded, oldest entries evicted first.
+ */
+export class MarkerCache {
+  private readonly entries = new Map<string, ReplicaMarker | null>();
+
+  constructor(private readonly maxEntries = 100_000) {}
+
+  private static id(site: string, bucket: string, key: string, versionId: string): string {
+    return `${site}\u0000${bucket}\u0000${key}\u0000${versionId}`;
+  }
+
+  get(site: string, bucket: string, key: string, versionId: string): ReplicaMarker | null | undefined {
+    return this.entries.get(MarkerCache.id(site, bucket, key, versionId));
+  }
+
+  set(site: string, bucket: string, key: string, versionId: string, marker: ReplicaMarker | null): void {
+    const id = MarkerCache.id(site, bucket, key, versionId);
+    this.entries.delete(id);
+    this.entries.set(id, marker);
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+  }
+}
+
+/** Reads a version's replica marker: user metadata first, then its tags (when metadata had no room). */
+export async function readMarkerOf(
+  s3: S3Client,
+  cache: MarkerCache,
+  site: string,
+  bucket: string,
+  key: string,
+  versionId: string,
+): Promise<ReplicaMarker | null> {
+  const cached = cache.get(site, bucket, key, versionId);
+  if (cached !== undefined) return cached;
+  // HEAD errors have no body: a 403 is re-checked so that the reason names the real cause.
+  const head = await withDiagnosis(
+    s3,
+    { bucket, key, versionId },
+    () => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId })),
+    { operation: 'HeadObject' },
+  );
+  let marker = readReplicaMarker(head.Metadata);
+  if (!marker) {
+    const tagging = await s3.send(
+      new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
+    );
+    const tags = (tagging.TagSet ?? []).map((t): Tag => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+    marker = readReplicaMarker(undefined, tags);
+  }
+  cache.set(site, bucket, key, versionId, marker ?? null);
+  return marker ?? null;
+}

@@ -1,0 +1,287 @@
+import type { Client } from '@temporalio/client';
+import type { Producer } from 'kafkajs';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import { statusEvent, type StatusPublisher } from '../activities/status-publisher';
+import type { EngineConfig } from '../config/engine-config';
+import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
+import type { ReplicationTask } from '../shared/replication-task';
+import { deadLetterOf, sendDeadLetters, type DeadLetter } from './dead-letter';
+import { decodeJournalMessage } from './journal/decode-journal-message';
+import type { PopulatorStats } from './populator-stats';
+import { planReplication, type TagsLookup } from './replication-planner';
+import type { VersioningStatus } from './source-lookups';
+import {
+  classifyTemporalError,
+  describeTemporalError,
+  signalReplicationTasks,
+  tasksBySignal,
+} from './workflow-signaller';
+
+/** How recent a versioning answer must be to refuse an entry without versionId. */
+const RECHECK_VERSIONING_MS = 1_000;
+export interface ChunkDeps {
+  config: EngineConfig;
+  temporal: Client;
+  producer: Producer;
+  status: StatusPublisher;
+  logger: Logger;
+  stats: PopulatorStats;
+  lookupTags: TagsLookup;
+  /** The source bucket's versioning, cached; `maxAgeMs` asks for a recent answer. */
+  versioning: (bucket: string, maxAgeMs?: number) => Promise<VersioningStatus>;
+  /** Sends one signal (a key's tasks); signalReplicationTasks unless a test replaces it. */
+  signal?: (tasks: ReplicationTask[]) => Promise<unknown>;
+}
+
+/** How a chunk learns that its partition was revoked or the populator is stopping. */
+export interface ChunkControl {
+  interrupted(): boolean;
+  /** Waits `ms`, or less when interrupted. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** A task and the journal message it came from (dead-lettered with it if Temporal refuses it). */
+interface PlannedTask {
+  task: ReplicationTask;
+  origin: JournalMessage;
+}
+
+type SignalOutcome =
+  { ok: true } | { ok: false; interrupted: true } | { ok: false; reason: string; kind: string };
+
+const STATUS_TIMEOUT_MS = 5000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Fields whose children are names chosen by users (metadata, tags): counted as the field itself. */
+const OPEN_FIELDS = new Set(['userMetadata', 'tags', 'updatedFields']);
+
+/** A short, bounded category for a refused field, e.g. `invalid s3.object.size`. */
+export function refusalKind(field: string | undefined): string {
+  if (!field) return 'invalid message';
+  const kept: string[] = [];
+  for (const segment of field.split('.')) {
+    if (kept.length === 3) break;
+    kept.push(/^\d+$/.test(segment) ? '#' : segment.slice(0, 40));
+    if (OPEN_FIELDS.has(segment)) break;
+  }
+  return `invalid ${kept.join('.')}`;
+}
+
+/** New versions and delete markers in a versioned bucket always have a version id. */
+function needsVersionId(entry: JournalEntry, config: EngineConfig): boolean {
+  return (
+    entry.versionId === 'null' &&
+    (entry.operation === 'put' || entry.operation === 'delete-marker') &&
+    !entry.isReplica &&
+    (config.replication[entry.bucket] !== undefined || entry.replication !== undefined)
+  );
+}
+
+/**
+ * One chunk of one partition: decode and validate every message, plan each entry (rules,
+ * tags), signal each key's tasks in order (one signal per key, keys in parallel), write the
+ * dead letters, publish PENDING statuses. Returns `completed: false` only when interrupted
+ * (rebalance or stop) before every task was accepted: the chunk is then redelivered.
+ * Nothing in here waits without bound except for Temporal as a whole being unreachable, and
+ * that wait ends when the chunk is interrupted.
+ */
+export async function processChunk(
+  deps: ChunkDeps,
+  control: ChunkControl,
+  messages: JournalMessage[],
+): Promise<{ completed: boolean; signalled: number }> {
+  const { config, logger, stats } = deps;
+  const settings = config.populator;
+  const limit = pLimit(settings.signalConcurrency);
+  const letters: DeadLetter[] = [];
+  const deadLetter = (message: JournalMessage, reason: string, kind: string) =>
+    letters.push(deadLetterOf(message, reason, { kind, valueBytes: settings.deadLetterValueBytes }));
+
+  // 1. Decode and validate (synchronous, never throws).
+  const entries: Array<{ entry: JournalEntry; origin: JournalMessage }> = [];
+  for (const message of messages) {
+    stats.message();
+    const decoded = decodeJournalMessage(message);
+    if (!decoded.ok) {
+      deadLetter(message, decoded.reason, refusalKind(decoded.field));
+      continue;
+    }
+    for (const reason of decoded.skipped ?? []) stats.skipped(reason);
+    stats.entries(decoded.entries.length);
+    for (const entry of decoded.entries) entries.push({ entry, origin: message });
+  }
+
+  // 2. Plan, in parallel but keeping journal order. Source lookups are bounded in time.
+  const plans = await Promise.all(
+    entries.map(({ entry, origin }) =>
+      limit(async (): Promise<PlannedTask[]> => {
+        try {
+          if (
+            needsVersionId(entry, config) &&
+            (await deps.versioning(entry.bucket)) === 'Enabled' &&
+            // Versioning may have been suspended since the cached answer: ask again before refusing.
+            (await deps.versioning(entry.bucket, RECHECK_VERSIONING_MS)) === 'Enabled'
+          ) {
+            deadLetter(
+              origin,
+              `s3://${entry.bucket}/${entry.key}: versionId is missing (version "null") but the bucket's versioning is Enabled on the source`,
+              'invalid versionId',
+            );
+            return [];
+          }
+          const plan = await planReplication(entry, config, deps.lookupTags);
+          if (plan.skipKind) stats.skipped(plan.skipKind);
+          if (plan.tagsUnknown !== undefined) {
+            const checked = plan.tasks.filter((t) => t.target.requiredTags).length;
+            stats.tagsChecked(checked);
+            logger.warn(
+              { bucket: entry.bucket, key: entry.key, versionId: entry.versionId, reason: plan.tagsUnknown },
+              checked > 0
+                ? 'tags unreadable: the replication will check the tags the rule requires'
+                : 'tags unreadable; no tag-filtered rule was chosen',
+            );
+          }
+          return plan.tasks.map((task) => ({ task, origin }));
+        } catch (err) {
+          deadLetter(origin, `planning failed: ${(err as Error).message}`, 'planning failed');
+          return [];
+        }
+      }),
+    ),
+  );
+  const planned = plans.flat();
+
+  // 3. One signal per key (in pieces of MAX_TASKS_PER_SIGNAL), keys in parallel.
+  const accepted: ReplicationTask[] = [];
+  let interrupted = false;
+  await Promise.all(
+    tasksBySignal(planned, (p) => p.task).map(({ workflowId, pieces }) =>
+      limit(async () => {
+        for (const [i, piece] of pieces.entries()) {
+          if (interrupted) return;
+          const tasks = piece.map((p) => p.task);
+          const outcome = await signalWithRetries(deps, control, tasks);
+          if (outcome.ok) {
+            accepted.push(...tasks);
+            stats.signalled(tasks.length);
+            continue;
+          }
+          if ('interrupted' in outcome) {
+            interrupted = true;
+            return;
+          }
+          // Refused for this key: this piece and the rest of the key's tasks in this chunk are
+          // dead-lettered together (later ones would only wait for the same refusal).
+          const refused = pieces.slice(i).flat();
+          const seen = new Set<string>();
+          for (const { task, origin } of refused) {
+            const reason = `${outcome.reason} (s3://${task.entry.bucket}/${task.entry.key} version ${task.entry.versionId} to site ${task.target.site})`;
+            const id = `${origin.partition}/${origin.offset}/${task.target.site}/${task.entry.versionId}`;
+            if (seen.has(id)) continue;
+            seen.add(id);
+            deadLetter(origin, reason, outcome.kind);
+          }
+          logger.error({ workflowId, tasks: refused.length }, `${outcome.reason}: tasks dead-lettered`);
+          return;
+        }
+      }),
+    ),
+  );
+  if (interrupted) return { completed: false, signalled: accepted.length };
+
+  // 4. Dead letters: bounded in size and time, never blocking.
+  if (letters.length > 0) {
+    for (const letter of letters) {
+      stats.deadLettered(letter.kind);
+      logger.warn(
+        {
+          origin: `${letter.topic}/${letter.partition}/${letter.offset}`,
+          valueBytes: letter.valueBytes,
+          reason: letter.reason,
+        },
+        'journal message dead-lettered',
+      );
+    }
+    const { logged } = await sendDeadLetters(deps.producer, config.kafka.deadLetterTopic, letters, {
+      logger,
+      requestBytes: settings.deadLetterRequestBytes,
+      attempts: settings.deadLetterAttempts,
+    });
+    if (logged > 0) stats.deadLettersLogged(logged);
+  }
+
+  // 5. PENDING statuses: best effort.
+  if (accepted.length > 0) {
+    await withTimeout(
+      deps.status.publish(accepted.map((task) => statusEvent(task, 'PENDING'))).catch((err: unknown) => {
+        logger.warn({ err: (err as Error).message }, 'could not publish PENDING statuses');
+      }),
+      STATUS_TIMEOUT_MS,
+    );
+  }
+  return { completed: true, signalled: accepted.length };
+}
+
+/**
+ * One signal, retried by class of error: while Temporal is unreachable, with backoff and
+ * without bound (until interrupted); when Temporal refuses this key, for `keyRetryMs`; when
+ * the request is invalid, not at all.
+ */
+async function signalWithRetries(
+  deps: ChunkDeps,
+  control: ChunkControl,
+  tasks: ReplicationTask[],
+): Promise<SignalOutcome> {
+  const { config, logger } = deps;
+  const settings = config.populator;
+  const signal = deps.signal ?? ((t: ReplicationTask[]) => signalReplicationTasks(deps.temporal, config, t));
+  let delay = 250;
+  let refusedSince: number | undefined;
+  for (let attempt = 1; ; attempt++) {
+    if (control.interrupted()) return { ok: false, interrupted: true };
+    try {
+      await signal(tasks);
+      return { ok: true };
+    } catch (err) {
+      const kind = classifyTemporalError(err);
+      const text = describeTemporalError(err);
+      if (kind === 'permanent') {
+        return { ok: false, reason: `Temporal rejected the signal: ${text}`, kind: 'signal rejected' };
+      }
+      let maxDelay = settings.maxBackoffMs;
+      if (kind === 'refused') {
+        refusedSince ??= Date.now();
+        const elapsed = Date.now() - refusedSince;
+        if (elapsed >= settings.keyRetryMs) {
+          return {
+            ok: false,
+            reason: `Temporal refused the signal for ${(elapsed / 1000).toFixed(1)} s (${attempt} attempts): ${text}`,
+            kind: 'signal refused',
+          };
+        }
+        maxDelay = Math.min(maxDelay, 10_000, Math.max(settings.keyRetryMs - elapsed, 50));
+      }
+      if (attempt === 1 || attempt % 10 === 0) {
+        const { entry, target } = tasks[0]!;
+        logger.warn(
+          { bucket: entry.bucket, key: entry.key, site: target.site, attempt, err: text, retryInMs: delay },
+          kind === 'unavailable'
+            ? 'Temporal unreachable: waiting (nothing is skipped)'
+            : 'Temporal refused the signal: retrying',
+        );
+      }
+      await control.sleep(Math.min(delay, maxDelay) * (0.8 + Math.random() * 0.4));
+      delay = Math.min(delay * 2, settings.maxBackoffMs);
+    }
+  }
+}

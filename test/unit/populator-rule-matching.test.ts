@@ -1,0 +1,168 @@
+import { parseEngineConfig } from '../../config/engine-config';
+import {
+  ReplicationConfigurationSchema,
+  type ReplicationConfiguration,
+} from '../../config/replication-configuration';
+import { needsTagsFor, selectCandidateDestinations, selectDestinations } from '../../config/rule-matching';
+import { planReplication, type TagsLookup } from '../../populator/replication-planner';
+import type { JournalEntry } from '../../shared/journal-entry';
+
+function replication(rules: unknown[]): ReplicationConfiguration {
+  return ReplicationConfigurationSchema.parse({ Role: 'arn:aws:iam::123456789012:role/crr', Rules: rules });
+}
+
+const rule = (r: Record<string, unknown>) => ({
+  Status: 'Enabled',
+  DeleteMarkerReplication: { Status: 'Disabled' },
+  Destination: { Bucket: 'arn:aws:s3:::dst', StorageClass: 'west' },
+  ...r,
+});
+const siteOf = (r: { Destination: { StorageClass?: string } }) => [r.Destination.StorageClass!];
+
+// Priority: gold (tags only) > docs-by-ops (docs/ + tags) > everything-east (no tags, other site).
+const rules = replication([
+  rule({ ID: 'gold', Priority: 3, Filter: { Tag: { Key: 'tier', Value: 'gold' } } }),
+  rule({
+    ID: 'docs-by-ops',
+    Priority: 2,
+    Filter: {
+      And: {
+        Prefix: 'docs/',
+        Tags: [
+          { Key: 'owner', Value: 'ops' },
+          { Key: 'keep', Value: 'yes' },
+        ],
+      },
+    },
+  }),
+  rule({
+    ID: 'everything-east',
+    Priority: 1,
+    Filter: { Prefix: '' },
+    Destination: { Bucket: 'arn:aws:s3:::dst-east', StorageClass: 'east' },
+  }),
+  rule({ ID: 'off', Priority: 9, Status: 'Disabled', Filter: { Prefix: 'docs/' } }),
+]);
+
+describe('rule matching when the tags are unknown', () => {
+  test('candidates: per site, the highest-priority enabled rule whose prefix matches, with its tags', () => {
+    const candidates = selectCandidateDestinations(rules, 'docs/a.txt', siteOf);
+    expect(candidates.map((c) => [c.site, c.ruleId, c.requiredTags]).sort()).toEqual([
+      ['east', 'everything-east', undefined],
+      ['west', 'gold', { tier: 'gold' }],
+    ]);
+    expect(candidates.find((c) => c.site === 'east')).not.toHaveProperty('requiredTags');
+  });
+
+  test('a tag rule with a non-matching prefix is no candidate', () => {
+    const only = replication([
+      rule({
+        ID: 'docs',
+        Priority: 2,
+        Filter: { And: { Prefix: 'docs/', Tags: [{ Key: 'a', Value: 'b' }] } },
+      }),
+    ]);
+    expect(selectCandidateDestinations(only, 'photos/x', siteOf)).toEqual([]);
+    expect(selectCandidateDestinations(only, 'docs/x', siteOf)).toMatchObject([
+      { ruleId: 'docs', requiredTags: { a: 'b' } },
+    ]);
+  });
+
+  test('tags are needed only when a tag rule can match the key', () => {
+    const docsOnly = replication([
+      rule({
+        ID: 'docs',
+        Priority: 2,
+        Filter: { And: { Prefix: 'docs/', Tags: [{ Key: 'a', Value: 'b' }] } },
+      }),
+      rule({
+        ID: 'all',
+        Priority: 1,
+        Filter: { Prefix: '' },
+        Destination: { Bucket: 'arn:aws:s3:::dst-e', StorageClass: 'east' },
+      }),
+    ]);
+    expect(needsTagsFor(docsOnly, 'docs/x')).toBe(true);
+    expect(needsTagsFor(docsOnly, 'photos/x')).toBe(false);
+    // Without tags, the other rules still select as before.
+    expect(selectDestinations(docsOnly, { key: 'photos/x' }, siteOf).map((d) => d.ruleId)).toEqual(['all']);
+  });
+
+  test('known tags still follow AWS semantics (selectDestinations is unchanged)', () => {
+    const chosen = selectDestinations(rules, { key: 'docs/a', tags: { owner: 'ops', keep: 'yes' } }, siteOf);
+    expect(chosen.map((d) => d.ruleId).sort()).toEqual(['docs-by-ops', 'everything-east']);
+    expect(chosen.every((d) => !('requiredTags' in d))).toBe(true);
+  });
+});
+
+describe('planning with tags that cannot be read', () => {
+  const config = parseEngineConfig(
+    {
+      sourceSite: 'source',
+      sites: {
+        source: { endpoint: 'http://127.0.0.1:9000' },
+        west: { endpoint: 'http://127.0.0.1:9100' },
+        east: { endpoint: 'http://127.0.0.1:9200' },
+      },
+      replication: { photos: { Role: 'arn:aws:iam::1:role/r', Rules: rules.Rules } },
+    },
+    {},
+  );
+  const entry = (over: Partial<JournalEntry> = {}): JournalEntry => ({
+    bucket: 'photos',
+    key: 'docs/a.txt',
+    versionId: 'v1',
+    operation: 'put',
+    size: 3,
+    eventTime: '2026-11-24T10:00:00.000Z',
+    sequence: '1',
+    isReplica: false,
+    format: 's3-event',
+    userMetadata: { big: 'x'.repeat(100) },
+    ...over,
+  });
+
+  test('a version gone from the source (NoSuchVersion) is planned with requiredTags, never blocked', async () => {
+    const lookups: string[] = [];
+    const gone: TagsLookup = async (e) => {
+      lookups.push(e.versionId);
+      return { unknown: 'GetObjectTagging failed: NoSuchVersion (HTTP 404)' };
+    };
+    const plan = await planReplication(entry(), config, gone);
+    expect(lookups).toEqual(['v1']);
+    expect(plan.tagsUnknown).toMatch(/NoSuchVersion/);
+    expect(plan.tasks.map((t) => [t.target.site, t.target.ruleId, t.target.requiredTags]).sort()).toEqual([
+      ['east', 'everything-east', undefined],
+      ['west', 'gold', { tier: 'gold' }],
+    ]);
+    // Tasks carry the trimmed entry only.
+    expect(plan.tasks[0]!.entry).not.toHaveProperty('userMetadata');
+  });
+
+  test('readable tags plan exactly, without requiredTags', async () => {
+    const plan = await planReplication(entry(), config, async () => ({ tags: { tier: 'gold' } }));
+    expect(plan.tagsUnknown).toBeUndefined();
+    expect(plan.tasks.map((t) => t.target.ruleId).sort()).toEqual(['everything-east', 'gold']);
+    expect(plan.tasks.every((t) => t.target.requiredTags === undefined)).toBe(true);
+  });
+
+  test('no lookup for delete markers, replicas, version deletes, or entries that carry their tags', async () => {
+    const lookup = jest.fn<ReturnType<TagsLookup>, Parameters<TagsLookup>>(async () => ({ tags: {} }));
+    await planReplication(entry({ operation: 'delete-marker' }), config, lookup);
+    await planReplication(entry({ isReplica: true }), config, lookup);
+    await planReplication(entry({ operation: 'delete-version' }), config, lookup);
+    await planReplication(entry({ tags: { tier: 'gold' } }), config, lookup);
+    expect(lookup).not.toHaveBeenCalled();
+  });
+
+  test('skips say why, in a short category', async () => {
+    const none = async () => ({ tags: {} });
+    expect((await planReplication(entry({ isReplica: true }), config, none)).skipKind).toBe('replica');
+    expect((await planReplication(entry({ operation: 'delete-version' }), config, none)).skipKind).toBe(
+      'version delete',
+    );
+    expect((await planReplication(entry({ bucket: 'other' }), config, none)).skipKind).toBe(
+      'bucket without replication rules',
+    );
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * The bookkeeping of one key's replication at one site: which versions were accepted (and
+ * which deliveries were duplicates), the queue still to apply, and each version's status.
+ * Pure and deterministic: the workflow drives it from signals and activity results, and
+ * `replication status` rebuilds the same state from the workflow's history when no worker
+ * is running.
+ */
+import type {
+  CarriedState,
+  ReplicateKeyState,
+  ReplicationOutcome,
+  ReplicationTask,
+  VersionStatus,
+} from '../shared/replication-task';
+import { taskIdentity } from '../shared/replication-task';
+import type { FailedVersionMemo } from '../shared/workflow-contract';
+
+/** Bounds on what a run carries over continue-as-new, so history and payloads stay small. */
+export const CARRIED_VERSIONS = 100;
+export const CARRIED_IDENTITIES = 1000;
+/** How many FAILED versions the memo lists (the count is exact). */
+export const MEMO_FAILED_VERSIONS = 20;
+
+const identityOf = (v: Pick<VersionStatus, 'versionId' | 'operation' | 'sequence'>) =>
+  `${v.versionId}|${v.operation}|${v.sequence}`;
+
+function pendingRow(task: ReplicationTask, now: string): VersionStatus {
+  const { versionId, operation, sequence } = task.entry;
+  return { versionId, operation, sequence, status: 'PENDING', attempts: 0, pendingAt: now };
+}
+
+export class VersionBook {
+  readonly queue: ReplicationTask[];
+  readonly versions: VersionStatus[];
+  private readonly seen: Set<string>;
+
+  constructor(carried?: CarriedState, object?: { bucket: string; key: string }) {
+    this.queue = (carried?.queue ?? []).map((t) => ({
+      ...t,
+      entry: { bucket: object?.bucket ?? '', key: object?.key ?? '', ...t.entry },
+    }));
+    this.versions = (carried?.versions ?? []).map((v) => ({ ...v }));
+    this.seen = new Set(carried?.seen ?? []);
+  }
+
+  /** Queues the tasks of a signal, in order; a delivery already seen is dropped unless it is a retry. */
+  accept(tasks: ReplicationTask[], now: string): number {
+    let accepted = 0;
+    for (const task of tasks) {
+      const identity = taskIdentity(task);
+      if (this.seen.has(identity) && !task.retry) continue;
+      this.seen.delete(identity); // keeps the most recent deliveries last, for the carried window
+      this.seen.add(identity);
+      this.queue.push(task);
+      this.versions.push(pendingRow(task, now));
+      accepted++;
+    }
+    return accepted;
+  }
+
+  /** Sends every FAILED version back to the queue, flagged as a retry (`replication retry`). */
+  retryFailed(now: string): number {
+    let retried = 0;
+    for (const version of this.versions) {
+      if (version.status !== 'FAILED' || !version.task) continue;
+      this.queue.push({ ...version.task, retry: true });
+      version.status = 'PENDING';
+      version.pendingAt = now;
+      delete version.reason;
+      delete version.task;
+      delete version.finishedAt;
+      delete version.nextAttemptAt;
+      retried++;
+    }
+    return retried;
+  }
+
+  next(): ReplicationTask | undefined {
+    return this.queue.shift();
+  }
+
+  private rowOf(identity: string, statuses: VersionStatus['status'][]): VersionStatus | undefined {
+    for (let i = this.versions.length - 1; i >= 0; i--) {
+      const v = this.versions[i]!;
+      if (identityOf(v) === identity && statuses.includes(v.status)) return v;
+    }
+    return undefined;
+  }
+
+  /** The task is being applied: PROCESSING. */
+  begin(task: ReplicationTask, now: string): VersionStatus {
+    const identity = taskIdentity(task);
+    let row = this.rowOf(identity, ['PENDING', 'PROCESSING']);
+    if (!row) {
+      row = pendingRow(task, now);
+      this.versions.push(row);
+    }
+    row.status = 'PROCESSING';
+    row.startedAt = now;
+    return row;
+  }
+
+  /** An attempt failed and the next one waits (what `status` shows while a version retries). */
+  retrying(
+    identity: string,
+    attempt: number,
+    reason: string | undefined,
+    nextAttemptAt: string | undefined,
+  ): void {
+    const row = this.rowOf(identity, ['PENDING', 'PROCESSING']);
+    if (!row) return;
+    row.status = 'PROCESSING';
+    row.attempts = attempt;
+    if (reason) row.reason = reason;
+    if (nextAttemptAt) row.nextAttemptAt = nextAttemptAt;
+  }
+
+  complete(identity: string, outcome: ReplicationOutcome, attempts: number, now: string): void {
+    const row = this.rowOf(identity, ['PROCESSING', 'PENDING']);
+    if (!row) return;
+    row.status = 'COMPLETED';
+    row.attempts = attempts;
+    row.finishedAt = now;
+    if (outcome.targetVersionId) row.targetVersionId = outcome.targetVersionId;
+    if (outcome.detail) row.detail = outcome.detail;
+    delete row.reason;
+    delete row.nextAttemptAt;
+  }
+
+  fail(task: ReplicationTask, reason: string, attempts: number, now: string): void {
+    const row = this.rowOf(taskIdentity(task), ['PROCESSING', 'PENDING']) ?? this.begin(task, now);
+    row.status = 'FAILED';
+    row.reason = reason;
+    row.attempts = attempts;
+    row.finishedAt = now;
+    row.task = task;
+    delete row.nextAttemptAt;
+  }
+
+  /** Records FAILED versions named by the workflow's memo (history reader), with their tasks for a later retry. */
+  failFromMemo(
+    failed: FailedVersionMemo[],
+    now: string,
+    taskOf: (identity: string) => ReplicationTask | undefined = () => undefined,
+  ): void {
+    for (const f of failed) {
+      const identity = identityOf(f);
+      const row = this.rowOf(identity, ['PENDING', 'PROCESSING']);
+      if (!row) continue;
+      // The queue no longer holds it: the workflow took it and gave up.
+      const queued = this.queue.findIndex((t) => taskIdentity(t) === identity);
+      if (queued >= 0) this.queue.splice(queued, 1);
+      row.status = 'FAILED';
+      row.reason = f.reason;
+      row.attempts = f.attempts;
+      row.finishedAt = f.finishedAt ?? now;
+      const task = taskOf(identity);
+      if (task) row.task = task;
+    }
+  }
+
+  get hasFailed(): boolean {
+    return this.versions.some((v) => v.status === 'FAILED');
+  }
+
+  /** The version the workflow would replicate a tag change onto without a lookup. */
+  replicaOf(versionId: string): string | undefined {
+    for (let i = this.versions.length - 1; i >= 0; i--) {
+      const v = this.versions[i]!;
+      if (v.versionId === versionId && v.operation === 'put' && v.status === 'COMPLETED' && v.targetVersionId)
+        return v.targetVersionId;
+    }
+    return undefined;
+  }
+
+  failedMemo(): { failed: FailedVersionMemo[]; failedCount: number } {
+    const failed = this.versions.filter((v) => v.status === 'FAILED');
+    return {
+      failedCount: failed.length,
+      failed: failed.slice(-MEMO_FAILED_VERSIONS).map((v) => ({
+        versionId: v.versionId,
+        operation: v.operation,
+        sequence: v.sequence,
+        reason: (v.reason ?? '').slice(0, 1000),
+        attempts: v.attempts,
+        finishedAt: v.finishedAt,
+      })),
+    };
+  }
+
+  /** What continue-as-new carries: the queue, every FAILED version, the latest statuses and deliveries. */
+  carryOver(): CarriedState {
+    const failed = this.versions.filter((v) => v.status === 'FAILED');
+    const recent = this.versions.filter((v) => v.status !== 'FAILED').slice(-CARRIED_VERSIONS);
+    const queue = this.queue.map(({ entry, ...rest }) => {
+      const { bucket: _bucket, key: _key, ...own } = entry;
+      return { ...rest, entry: own };
+    });
+    return { queue, versions: [...failed, ...recent], seen: [...this.seen].slice(-CARRIED_IDENTITIES) };
+  }
+
+  snapshot(): ReplicateKeyState {
+    return { queue: this.queue, versions: this.versions, seen: [...this.seen].slice(-CARRIED_IDENTITIES) };
+  }
+}
