@@ -24,7 +24,9 @@ export function keepHeartbeating(): () => void {
   if (activity.info.isLocal) return () => undefined; // a local activity has no heartbeat
   if (!progress.has(activity)) progress.set(activity, activity.info.heartbeatDetails);
   const beat = () => activity.heartbeat(progress.get(activity));
-  beat();
+  // A first heartbeat without details would go out at once and hold back the first one with
+  // progress; a retry sends its predecessor's details at once, for the attempt after it.
+  if (progress.get(activity) !== undefined) beat();
   const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
   timer.unref();
   return () => clearInterval(timer);

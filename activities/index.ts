@@ -1,13 +1,15 @@
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { copyObjectVersion } from './copy-object-version';
+import { applyChange } from './apply-change';
 import { keepHeartbeating } from './heartbeats';
+import type { PendingChange } from './placement';
 import { replicateDeleteMarker } from './replicate-delete-marker';
 import { replicateObjectTags } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
 import { statusEvent, type StatusEvent } from './status-publisher';
 
 export type { ReplicationContext } from './replication-context';
+export type { PendingChange } from './placement';
 export { MarkerCache } from './version-history';
 
 /**
@@ -60,8 +62,12 @@ export function createReplicationActivities(ctx: ReplicationContext) {
   };
 
   return {
-    async copyObjectVersion(task: ReplicationTask): Promise<ReplicationOutcome> {
-      return tracked(task, () => copyObjectVersion(ctx, task));
+    /** A put: copied in the source's order (with the queued changes that precede it there). */
+    async copyObjectVersion(
+      task: ReplicationTask,
+      pending: PendingChange[] = [],
+    ): Promise<ReplicationOutcome> {
+      return tracked(task, () => applyChange(ctx, task, pending));
     },
     async replicateObjectTags(
       task: ReplicationTask,
@@ -69,8 +75,11 @@ export function createReplicationActivities(ctx: ReplicationContext) {
     ): Promise<ReplicationOutcome> {
       return tracked(task, () => replicateObjectTags(ctx, task, knownTargetVersionId));
     },
-    async replicateDeleteMarker(task: ReplicationTask): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateDeleteMarker(ctx, task));
+    async replicateDeleteMarker(
+      task: ReplicationTask,
+      pending: PendingChange[] = [],
+    ): Promise<ReplicationOutcome> {
+      return tracked(task, () => replicateDeleteMarker(ctx, task, pending));
     },
     /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
     async publishReplicationStatus(events: StatusEvent[]): Promise<void> {

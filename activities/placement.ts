@@ -1,20 +1,33 @@
 /**
  * Where one journal change belongs in a key's version history on the target, judged from
- * that whole history rather than from its latest version: the rules that make every put
- * and delete marker idempotent (a re-executed or redelivered change is recognised and
- * changes nothing) and keep the target in source order (an older change never lands above
- * a newer one). Pure functions over listed entries; the activities do the listing.
+ * both sites' whole histories rather than from the target's latest version. These rules
+ * make every put and delete marker idempotent (a re-executed or redelivered change is
+ * recognised and changes nothing) and keep the target in the **source's** order (the order
+ * of ListObjectVersions on the source), which is not always the journal's: concurrent
+ * writers to one key can finish, be journaled and be sequenced in different orders.
+ * Pure functions over listed entries; the activities do the listing (target-state.ts).
+ *
+ * The model: the target's history is a copy of a prefix of the source's history (replicated
+ * entries only). To apply change X, find the anchor (the newest target replica whose source
+ * version the source still lists); if X is newer than the anchor on the source, the source
+ * entries after the anchor up to X form the segment to bring over, in source order: delete
+ * markers already above the anchor count as its first delete markers, versions already
+ * journaled (pending in the workflow's queue) or, once an anchor exists, any version of a
+ * rule without tag conditions the activity does not check, are copied ahead of their own
+ * journal entry, which then finds them. If X is older than the anchor, it is either found
+ * below it (a duplicate) or late.
  *
  * Facts they rest on:
- * - a replica names its source version and journal sequence (replica-metadata.ts);
- * - a key's changes are applied one at a time in journal order (one workflow per key), so
- *   non-late replicas appear on the target in increasing sequence order, and a delete
- *   marker the engine wrote sits directly above whatever was the latest when it was applied;
- * - delete markers carry no metadata: one is identified by its position, as the n-th
- *   delete marker above the replica of the source version below it, n being counted on the
- *   source.
+ * - a replica names its source version (and journal sequence: "null" versions, which an
+ *   unversioned or suspended bucket overwrites in place, are told apart by it);
+ * - a key's changes are applied one at a time (one workflow per key and site);
+ * - delete markers carry no metadata: one is identified by its position, as the n-th delete
+ *   marker above the replica of the source version below it, n counted on the source.
  */
-import { compareSequences, type ReplicaMarker } from './replica-metadata';
+import type { PendingChange } from '../shared/replication-task';
+import type { ReplicaMarker } from './replica-metadata';
+
+export type { PendingChange };
 import type { VersionEntry } from './version-history';
 
 /** A target entry with its replica marker: `null` for versions this engine did not write. */
@@ -22,197 +35,269 @@ export interface TargetEntry extends VersionEntry {
   marker?: ReplicaMarker | null;
 }
 
+/** A source entry; for a version that is itself a replica of a target version (two-way), that version's id. */
+export interface SourceEntry extends VersionEntry {
+  originOnTarget?: string;
+}
+
 export interface ChangeRef {
   versionId: string;
+  operation: 'put' | 'delete-marker';
   sequence: string;
 }
 
-/** Same source version: by version id, and for "null" versions (unversioned or suspended buckets) by sequence. */
-export function replicates(marker: ReplicaMarker, change: ChangeRef): boolean {
+/** Same source version: by version id, and for "null" versions by journal sequence. */
+export function replicates(
+  marker: ReplicaMarker,
+  change: Pick<ChangeRef, 'versionId' | 'sequence'>,
+): boolean {
   if (change.versionId === 'null') {
     return marker.sourceVersionId === 'null' && marker.sequence === change.sequence;
   }
   return marker.sourceVersionId === change.versionId;
 }
 
-/**
- * Walks a target history newest first for a put: stops at the put's own replica (found) or
- * at the first older in-order replica (the anchor the put goes above). Entries seen before
- * that form the tail: delete markers, versions this engine did not write, late inserts, and
- * replicas of newer source versions.
- */
-export class PutScan {
-  readonly tail: TargetEntry[] = [];
-  found?: TargetEntry;
-  anchor?: TargetEntry;
-  newerReplica = false;
-  deleteMarkers = 0;
-
-  constructor(private readonly change: ChangeRef) {}
-
-  /** Feeds the next entry (newest first, marker resolved for versions); true when the walk can stop. */
-  feed(entry: TargetEntry): boolean {
-    if (entry.isDeleteMarker) {
-      this.deleteMarkers++;
-      this.tail.push(entry);
-      return false;
-    }
-    const marker = entry.marker;
-    if (marker && replicates(marker, this.change)) {
-      this.found = entry;
-      return true;
-    }
-    if (!marker || marker.late) {
-      this.tail.push(entry);
-      return false;
-    }
-    if (compareSequences(marker.sequence, this.change.sequence) > 0) {
-      this.newerReplica = true;
-      this.tail.push(entry);
-      return false;
-    }
-    this.anchor = entry;
-    return true;
-  }
+/** One source entry to bring over, oldest first; the change itself is the last. */
+export interface SegmentEntry {
+  versionId: string;
+  isDeleteMarker: boolean;
+  /** The change being applied. */
+  isChange: boolean;
+  /** Its journal entry waits in the workflow's queue. */
+  pending?: PendingChange;
+  /** May be applied without its journal entry (see planSync's `catchUpUnknown`). */
+  applicable: boolean;
 }
 
-export type PutPlacement =
+export type SyncPlan =
   | { kind: 'found'; entry: TargetEntry }
   /** Its replica is there but is the latest although it was inserted late: restore what was above. */
-  | { kind: 'found-needs-restore'; entry: TargetEntry }
-  | { kind: 'append' }
-  /** The target holds something newer than this put: it cannot go in its place. */
+  | { kind: 'found-needs-restore'; entry: TargetEntry; restoreFrom?: TargetEntry }
+  /** The source no longer lists the change (deleted since). */
+  | { kind: 'gone' }
+  /** The target holds something newer than this change on the source. */
   | { kind: 'late'; why: string }
-  /** Delete markers sit above the anchor: how many the source has between the anchor's version and the put decides. */
-  | { kind: 'count-source-delete-markers'; anchorSourceVersionId?: string; targetDeleteMarkers: number };
+  /**
+   * Bring the segment over in order. `targetDeleteMarkers` delete markers already sit above
+   * the anchor: the segment's first delete markers, already applied.
+   */
+  | { kind: 'sync'; segment: SegmentEntry[]; targetDeleteMarkers: number; anchor?: TargetEntry }
+  | { kind: 'need-more-source' }
+  | { kind: 'need-more-target' };
 
-export function placePut(scan: PutScan, replicateDeleteMarkers: boolean): PutPlacement {
-  if (scan.found) {
-    const isTop = scan.tail.length === 0;
-    return scan.found.marker?.late && isTop
-      ? { kind: 'found-needs-restore', entry: scan.found }
-      : { kind: 'found', entry: scan.found };
-  }
-  if (scan.newerReplica) return { kind: 'late', why: 'a newer source version is already on the target' };
-  if (scan.deleteMarkers > 0 && replicateDeleteMarkers) {
-    return {
-      kind: 'count-source-delete-markers',
-      anchorSourceVersionId: scan.anchor?.marker?.sourceVersionId,
-      targetDeleteMarkers: scan.deleteMarkers,
-    };
-  }
-  return { kind: 'append' };
+export interface SyncInput {
+  change: ChangeRef;
+  /** Source history, newest first; `sourceComplete` when listed to the end. */
+  source: SourceEntry[];
+  sourceComplete: boolean;
+  /** Target history, newest first, markers resolved; `targetComplete` when listed to the end. */
+  target: TargetEntry[];
+  targetComplete: boolean;
+  pending: PendingChange[];
+  replicateDeleteMarkers: boolean;
+  /**
+   * Whether source entries without a journal entry in the queue may be applied ahead of it
+   * (the rule is a configured one, its tag filter is checked by the copy). Never without an
+   * anchor: below the first replicated version lies what was written before the rule.
+   */
+  catchUpUnknown: boolean;
 }
 
-/** The decision once the source's delete markers between the anchor and the put are counted. */
-export function placePutAfterDeleteMarkers(
-  targetDeleteMarkers: number,
-  sourceDeleteMarkers: number,
-): PutPlacement {
-  return targetDeleteMarkers > sourceDeleteMarkers
-    ? { kind: 'late', why: 'a newer delete marker is already on the target' }
-    : { kind: 'append' };
-}
+const isChangeEntry = (e: VersionEntry, change: ChangeRef) =>
+  e.versionId === change.versionId && e.isDeleteMarker === (change.operation === 'delete-marker');
 
 /**
- * Source delete markers strictly between a put and the anchor's source version, from the
- * source history newest first (`undefined` when the put itself is not listed: gone).
+ * Decides how to apply a change that is not a "null" version (see nullPlacement). May ask
+ * for more of either history first; the caller lists another page and asks again.
  */
-export function sourceDeleteMarkersBetween(
-  source: VersionEntry[],
-  putVersionId: string,
-  anchorSourceVersionId: string | undefined,
-): number | undefined {
-  const at = source.findIndex((e) => !e.isDeleteMarker && e.versionId === putVersionId);
-  if (at < 0) return undefined;
-  let count = 0;
-  for (const entry of source.slice(at + 1)) {
-    if (!entry.isDeleteMarker && entry.versionId === anchorSourceVersionId) break;
-    if (entry.isDeleteMarker) count++;
-  }
-  return count;
-}
+export function planSync(input: SyncInput): SyncPlan {
+  const { change, source, target } = input;
+  const at = source.findIndex((e) => isChangeEntry(e, change));
+  if (at < 0) return input.sourceComplete ? { kind: 'gone' } : { kind: 'need-more-source' };
 
-/** What the source says about a delete marker: its rank in its gap, and the puts below it. */
-export interface SourceGap {
-  /** Source entries below the marker, newest first (bounded). */
-  below: VersionEntry[];
-}
-
-/** A source put below the marker, and where its counterpart on the target can be recognised. */
-export interface SourcePut {
-  versionId: string;
-  /** When this source version is itself a replica of a version of the target (two-way), that version's id. */
-  originOnTarget?: string;
-}
-
-export type DeleteMarkerPlacement =
-  { kind: 'found'; entry: TargetEntry } | { kind: 'append' } | { kind: 'late'; why: string };
-
-/**
- * Places a delete marker. `below`: source entries under it (newest first); `target`: the
- * target history newest first (complete, or at least down to the anchor). The anchor is the
- * newest target replica of a source put below the marker; the marker's rank is 1 + the
- * source delete markers between it and that put. It is on the target when at least that
- * many delete markers sit directly above the anchor.
- */
-export function placeDeleteMarker(
-  below: Array<VersionEntry & { originOnTarget?: string }>,
-  target: TargetEntry[],
-  /** Source puts newer than the marker (a target replica of one means the marker comes late). */
-  newerSourcePuts: ReadonlySet<string> = new Set(),
-): DeleteMarkerPlacement {
-  const sourceIndex = new Map<string, number>();
-  const originIndex = new Map<string, number>();
-  below.forEach((e, i) => {
+  const position = new Map<string, number>();
+  const originPosition = new Map<string, number>();
+  source.forEach((e, i) => {
     if (e.isDeleteMarker) return;
-    if (!sourceIndex.has(e.versionId)) sourceIndex.set(e.versionId, i);
-    if (e.originOnTarget && !originIndex.has(e.originOnTarget)) originIndex.set(e.originOnTarget, i);
+    if (!position.has(e.versionId)) position.set(e.versionId, i);
+    if (e.originOnTarget && !originPosition.has(e.originOnTarget)) originPosition.set(e.originOnTarget, i);
   });
+
+  // The anchor: newest target version whose source version the source lists (newest first).
   let anchorAt = -1;
-  let sourceAt = below.length;
+  let anchorSource = -1;
   for (const [i, entry] of target.entries()) {
     if (entry.isDeleteMarker) continue;
-    const bySource =
-      entry.marker && !entry.marker.late ? sourceIndex.get(entry.marker.sourceVersionId) : undefined;
-    const byOrigin = originIndex.get(entry.versionId);
-    const matched = bySource ?? byOrigin;
-    if (matched !== undefined) {
-      anchorAt = i;
-      sourceAt = matched;
-      break;
+    const marker = entry.marker;
+    if (change.operation === 'put' && marker && replicates(marker, change)) {
+      if (marker.late && i === 0) return { kind: 'found-needs-restore', entry, restoreFrom: target[1] };
+      return { kind: 'found', entry };
     }
-  }
-  if (anchorAt < 0) {
-    // No put below the marker is on the target (written before the rule, or deleted from the
-    // source since): the newest in-order replica stands in for it, unless it is newer.
-    const newest = target.findIndex((e) => !e.isDeleteMarker && e.marker && !e.marker.late);
-    if (newest >= 0) {
-      if (newerSourcePuts.has(target[newest]!.marker!.sourceVersionId)) {
-        return { kind: 'late', why: 'a newer source version is already on the target' };
-      }
-      anchorAt = newest;
-      const firstPut = below.findIndex((e) => !e.isDeleteMarker);
-      sourceAt = firstPut < 0 ? below.length : firstPut;
+    let sourceAt: number | undefined;
+    if (marker && !marker.late && marker.sourceVersionId !== 'null') {
+      sourceAt = position.get(marker.sourceVersionId);
+      // Not listed yet: the source may list it further down.
+      if (sourceAt === undefined && !input.sourceComplete) return { kind: 'need-more-source' };
+    } else if (!marker) {
+      sourceAt = originPosition.get(entry.versionId);
     }
-  }
-  const rank = 1 + below.slice(0, sourceAt).filter((e) => e.isDeleteMarker).length;
-  const above = anchorAt < 0 ? target : target.slice(0, anchorAt);
-  // Oldest first from just above the anchor: the run of delete markers this one belongs to.
-  const upward = [...above].reverse();
-  let run = 0;
-  let rankEntry: TargetEntry | undefined;
-  for (const entry of upward) {
-    if (entry.isDeleteMarker) {
-      run++;
-      if (run === rank) rankEntry = entry;
-      continue;
-    }
-    if (!entry.marker || entry.marker.late) continue; // not ours, or covered by a restore
+    if (sourceAt === undefined) continue; // late insert, "null" version, or its source version is gone
+    anchorAt = i;
+    anchorSource = sourceAt;
     break;
   }
-  if (rankEntry) return { kind: 'found', entry: rankEntry };
-  const newer = above.some((e) => !e.isDeleteMarker && e.marker && !e.marker.late);
-  if (newer) return { kind: 'late', why: 'a newer source version is already on the target' };
-  return { kind: 'append' };
+  if (anchorAt < 0 && !input.targetComplete) return { kind: 'need-more-target' };
+
+  if (anchorAt >= 0 && anchorSource < at) {
+    // The anchor is newer than the change on the source: the change is below it, or late.
+    return placeBelowAnchor(input, at);
+  }
+
+  const pendingById = new Map<string, PendingChange>();
+  for (const p of input.pending) pendingById.set(`${p.operation}\u0000${p.versionId}`, p);
+  // Oldest first: from just above the anchor (or the bottom) up to the change.
+  const newerThanAnchor = source.slice(at, anchorAt >= 0 ? anchorSource : source.length).reverse();
+  const segment: SegmentEntry[] = [];
+  for (const e of newerThanAnchor) {
+    if (e.isDeleteMarker && !input.replicateDeleteMarkers) continue;
+    if (!e.isDeleteMarker && e.versionId === 'null') continue; // null versions follow their own entries
+    const isChange = isChangeEntry(e, change);
+    const pending = isChange
+      ? undefined
+      : pendingById.get(`${e.isDeleteMarker ? 'delete-marker' : 'put'}\u0000${e.versionId}`);
+    segment.push({
+      versionId: e.versionId,
+      isDeleteMarker: e.isDeleteMarker,
+      isChange,
+      ...(pending ? { pending } : {}),
+      applicable: isChange || pending !== undefined || (input.catchUpUnknown && anchorAt >= 0),
+    });
+  }
+  const above = anchorAt >= 0 ? target.slice(0, anchorAt) : target;
+  return {
+    kind: 'sync',
+    segment,
+    targetDeleteMarkers: above.filter((e) => e.isDeleteMarker).length,
+    ...(anchorAt >= 0 ? { anchor: target[anchorAt] } : {}),
+  };
+}
+
+/**
+ * A change older than the anchor: a put is found by its marker anywhere below; a delete
+ * marker by its rank above the newest replica of a source version below it.
+ */
+function placeBelowAnchor(input: SyncInput, at: number): SyncPlan {
+  const { change, source, target } = input;
+  const late: SyncPlan = { kind: 'late', why: 'a newer source version is already on the target' };
+  if (change.operation === 'put') {
+    const found = target.find((e) => e.marker && replicates(e.marker, change));
+    if (found) return { kind: 'found', entry: found };
+    return input.targetComplete ? late : { kind: 'need-more-target' };
+  }
+  const below = source.slice(at + 1);
+  const belowPosition = new Map<string, number>();
+  below.forEach((e, i) => {
+    if (!e.isDeleteMarker && !belowPosition.has(e.versionId)) belowPosition.set(e.versionId, i);
+  });
+  for (const [i, entry] of target.entries()) {
+    const marker = entry.marker;
+    if (entry.isDeleteMarker || !marker || marker.late) continue;
+    const sourceAt = belowPosition.get(marker.sourceVersionId);
+    if (sourceAt === undefined) continue;
+    const rank = 1 + below.slice(0, sourceAt).filter((e) => e.isDeleteMarker).length;
+    // Oldest first from just above that replica: the run of delete markers this one belongs to.
+    let run = 0;
+    for (const e of target.slice(0, i).reverse()) {
+      if (!e.isDeleteMarker) {
+        if (!e.marker || e.marker.late) continue;
+        break;
+      }
+      if (++run === rank) return { kind: 'found', entry: e };
+    }
+    return late;
+  }
+  if (!input.targetComplete || !input.sourceComplete) return { kind: 'need-more-target' };
+  return late;
+}
+
+/**
+ * "null" versions (unversioned or suspended buckets) are overwritten in place on the source,
+ * which keeps only the latest: a null put is found by its sequence, otherwise appended (the
+ * copy skips it if the source has overwritten it since); a null delete marker is applied
+ * unless the target's latest already is a delete marker.
+ */
+export function nullPlacement(change: ChangeRef, target: TargetEntry[]): SyncPlan {
+  if (change.operation === 'delete-marker') {
+    const latest = target[0];
+    return latest?.isDeleteMarker
+      ? { kind: 'found', entry: latest }
+      : {
+          kind: 'sync',
+          segment: [{ versionId: 'null', isDeleteMarker: true, isChange: true, applicable: true }],
+          targetDeleteMarkers: 0,
+        };
+  }
+  const found = target.find((e) => e.marker && replicates(e.marker, change));
+  if (found) return { kind: 'found', entry: found };
+  return {
+    kind: 'sync',
+    segment: [{ versionId: 'null', isDeleteMarker: false, isChange: true, applicable: true }],
+    targetDeleteMarkers: 0,
+  };
+}
+
+/** What applying one segment entry did. */
+export type StepResult =
+  | { applied: true; targetVersionId?: string; bytes?: number; detail?: string }
+  /** Nothing written, and why ("not replicated: …"). */
+  | { applied: false; detail: string };
+
+export interface SegmentEffects {
+  deleteMarker(): Promise<string | undefined>;
+  copy(entry: SegmentEntry): Promise<StepResult>;
+}
+
+export interface SegmentOutcome {
+  /** What happened to the change itself. */
+  change: { detail?: string; targetVersionId?: string; bytes: number };
+  /** Queued changes applied (or found applied) with it. */
+  ahead: Array<{ pending: PendingChange; detail?: string; targetVersionId?: string }>;
+}
+
+/**
+ * Brings a segment over in order: its first delete markers are those already above the
+ * anchor (counted, not written again); later ones are written; versions are copied. A
+ * version that is not replicated (gone, a replica, tags that do not match) writes nothing
+ * and leaves the count as it was; one that is copied goes above any delete marker left.
+ */
+export async function runSegment(
+  segment: SegmentEntry[],
+  targetDeleteMarkers: number,
+  effects: SegmentEffects,
+): Promise<SegmentOutcome> {
+  let alreadyThere = targetDeleteMarkers;
+  const outcome: SegmentOutcome = { change: { bytes: 0, detail: 'already replicated' }, ahead: [] };
+  const record = (
+    entry: SegmentEntry,
+    result: { detail?: string; targetVersionId?: string; bytes?: number },
+  ) => {
+    if (entry.isChange) outcome.change = { ...result, bytes: result.bytes ?? 0 };
+    else if (entry.pending) outcome.ahead.push({ pending: entry.pending, ...result });
+  };
+  for (const entry of segment) {
+    if (entry.isDeleteMarker) {
+      if (alreadyThere > 0) {
+        alreadyThere--;
+        record(entry, { detail: 'already replicated' });
+      } else if (entry.applicable) {
+        record(entry, { targetVersionId: await effects.deleteMarker() });
+      }
+      continue;
+    }
+    if (!entry.applicable) continue;
+    const result = await effects.copy(entry);
+    if (result.applied) alreadyThere = 0;
+    record(entry, result);
+  }
+  return outcome;
 }

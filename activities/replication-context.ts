@@ -10,6 +10,8 @@ export interface ReplicationContext {
   targetClient(site: string): S3Client;
   settings: {
     multipartThresholdBytes: number;
+    /** A local activity hands a copy larger than this to a regular one. */
+    localActivityMaxBytes: number;
     partSizeBytes: number;
     partConcurrency: number;
   };

@@ -5,16 +5,15 @@
  * history usually costs one small ListObjectVersions per site.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ReplicationTask } from '../shared/replication-task';
+import { JOURNAL_REPLICATION_INFO_RULE, type ReplicationTask } from '../shared/replication-task';
 import {
-  placeDeleteMarker,
-  placePut,
-  placePutAfterDeleteMarkers,
-  PutScan,
+  nullPlacement,
+  planSync,
   replicates,
-  sourceDeleteMarkersBetween,
-  type DeleteMarkerPlacement,
-  type PutPlacement,
+  type ChangeRef,
+  type PendingChange,
+  type SourceEntry,
+  type SyncPlan,
   type TargetEntry,
 } from './placement';
 import type { ReplicationContext } from './replication-context';
@@ -48,103 +47,117 @@ function sourceHistory(ctx: ReplicationContext, task: ReplicationTask): AsyncGen
   return keyHistory(ctx.source, task.entry.bucket, task.entry.key);
 }
 
-export interface PutOnTarget {
-  placement: PutPlacement;
-  /** The target's latest entry before this put (what a late insert must restore on top). */
+/** A history read a few entries at a time, as the placement rules ask for more. */
+class LazyHistory<T> {
+  readonly entries: T[] = [];
+  complete = false;
+
+  constructor(
+    private readonly iterator: AsyncGenerator<T>,
+    private readonly step: number,
+  ) {}
+
+  /** Reads up to `step` more entries; false once the history is exhausted. */
+  async more(): Promise<boolean> {
+    for (let n = 0; n < this.step; n++) {
+      const next = await this.iterator.next();
+      if (next.done) {
+        this.complete = true;
+        return false;
+      }
+      this.entries.push(next.value);
+    }
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return(undefined);
+  }
+}
+
+export interface ChangePlacement {
+  plan: SyncPlan;
+  /** The target's latest entry (what a late insert must restore on top). */
   latest?: TargetEntry;
-  /** For found-needs-restore: the newest in-order entry below the late replica. */
-  restoreFrom?: TargetEntry;
-  /** The source version is not listed on the source any more. */
-  sourceGone?: boolean;
 }
 
-/** Where a put goes on the target (see placement.ts). */
-export async function placePutOnTarget(ctx: ReplicationContext, task: ReplicationTask): Promise<PutOnTarget> {
-  const scan = new PutScan(task.entry);
-  const history = targetHistory(ctx, task);
-  let latest: TargetEntry | undefined;
+// Target entries cost a HEAD each until their marker is cached: read a few at a time.
+const TARGET_STEP = 8;
+const SOURCE_STEP = 50;
+// Source versions checked for being replicas of target versions (two-way replication).
+const ORIGIN_CHECKS = 8;
+
+/** Where a put or delete marker goes on the target (placement.ts), reading both histories as needed. */
+export async function placeChange(
+  ctx: ReplicationContext,
+  task: ReplicationTask,
+  pending: PendingChange[],
+): Promise<ChangePlacement> {
+  const change: ChangeRef = {
+    versionId: task.entry.versionId,
+    operation: task.entry.operation === 'delete-marker' ? 'delete-marker' : 'put',
+    sequence: task.entry.sequence,
+  };
+  const target = new LazyHistory(targetHistory(ctx, task), TARGET_STEP);
+  const source = new LazyHistory<SourceEntry>(sourceHistory(ctx, task), SOURCE_STEP);
   try {
-    for (let next = await history.next(); !next.done; next = await history.next()) {
-      latest ??= next.value;
-      if (scan.feed(next.value)) break;
+    if (change.versionId === 'null') {
+      while (await target.more());
+      return { plan: nullPlacement(change, target.entries), latest: target.entries[0] };
     }
-    const placement = placePut(scan, task.target.replicateDeleteMarkers);
-    if (placement.kind === 'found-needs-restore') {
-      // A retry inserted this replica and stopped before restoring what was the latest, which
-      // is the entry right below it.
-      const below = await history.next();
-      return { placement, latest, restoreFrom: below.done ? undefined : below.value };
+    await Promise.all([target.more(), source.more()]);
+    let originsChecked = false;
+    for (;;) {
+      const plan = planSync({
+        change,
+        source: source.entries,
+        sourceComplete: source.complete,
+        target: target.entries,
+        targetComplete: target.complete,
+        pending,
+        replicateDeleteMarkers: task.target.replicateDeleteMarkers,
+        catchUpUnknown: task.target.ruleId !== JOURNAL_REPLICATION_INFO_RULE,
+      });
+      if (plan.kind === 'need-more-source') {
+        await source.more();
+        continue;
+      }
+      if (plan.kind === 'need-more-target') {
+        if (!originsChecked && target.entries.some((e) => !e.isDeleteMarker && e.marker === null)) {
+          // Versions this engine did not write may be the originals of source replicas.
+          originsChecked = true;
+          await resolveOrigins(ctx, task, source.entries);
+          continue;
+        }
+        if (target.complete) await source.more();
+        else await target.more();
+        continue;
+      }
+      return { plan, latest: target.entries[0] };
     }
-    if (placement.kind !== 'count-source-delete-markers') return { placement, latest };
-    return { ...(await countSourceDeleteMarkers(ctx, task, placement)), latest };
   } finally {
-    await history.return(undefined);
+    await Promise.all([target.close(), source.close()]);
   }
 }
 
-async function countSourceDeleteMarkers(
-  ctx: ReplicationContext,
-  task: ReplicationTask,
-  placement: Extract<PutPlacement, { kind: 'count-source-delete-markers' }>,
-): Promise<Omit<PutOnTarget, 'latest'>> {
-  const source: VersionEntry[] = [];
-  let seenPut = false;
-  for await (const entry of sourceHistory(ctx, task)) {
-    source.push(entry);
-    if (!entry.isDeleteMarker && entry.versionId === task.entry.versionId) seenPut = true;
-    if (seenPut && !entry.isDeleteMarker && entry.versionId === placement.anchorSourceVersionId) break;
-  }
-  const between = sourceDeleteMarkersBetween(source, task.entry.versionId, placement.anchorSourceVersionId);
-  if (between === undefined) return { placement, sourceGone: true };
-  return { placement: placePutAfterDeleteMarkers(placement.targetDeleteMarkers, between) };
-}
-
-/** Where a delete marker goes on the target (see placement.ts). */
-export async function placeDeleteMarkerOnTarget(
-  ctx: ReplicationContext,
-  task: ReplicationTask,
-): Promise<DeleteMarkerPlacement & { sourceListed: boolean }> {
-  const { versionId } = task.entry;
-  const below: Array<VersionEntry & { originOnTarget?: string }> = [];
-  const newerPuts = new Set<string>();
-  let listed = false;
-  for await (const entry of sourceHistory(ctx, task)) {
-    if (listed) below.push(entry);
-    else if (entry.isDeleteMarker && entry.versionId === versionId) listed = true;
-    else if (!entry.isDeleteMarker) newerPuts.add(entry.versionId);
-  }
-  // A source version that is itself a replica of a target version (two-way replication) is
-  // recognised on the target as that version: a replicated delete marker never bounces back.
-  const firstPut = below.find((e) => !e.isDeleteMarker);
-  if (firstPut) {
+/**
+ * Marks the first source versions that are themselves replicas of a version of the target
+ * (two-way replication): the target's original anchors them, so a replicated delete marker
+ * is recognised on its way back and does not bounce.
+ */
+async function resolveOrigins(ctx: ReplicationContext, task: ReplicationTask, source: SourceEntry[]) {
+  const puts = source.filter((e) => !e.isDeleteMarker && e.versionId !== 'null').slice(0, ORIGIN_CHECKS);
+  for (const put of puts) {
     const marker = await readMarkerOf(
       ctx.source,
       ctx.markers,
       ctx.sourceSite,
       task.entry.bucket,
       task.entry.key,
-      firstPut.versionId,
+      put.versionId,
     );
-    if (marker && marker.sourceSite === task.target.site) firstPut.originOnTarget = marker.sourceVersionId;
+    if (marker && marker.sourceSite === task.target.site) put.originOnTarget = marker.sourceVersionId;
   }
-  const target: TargetEntry[] = [];
-  const anchors = new Set(below.filter((e) => !e.isDeleteMarker).map((e) => e.versionId));
-  const origins = new Set(below.flatMap((e) => (e.originOnTarget ? [e.originOnTarget] : [])));
-  for await (const entry of targetHistory(ctx, task)) {
-    target.push(entry);
-    if (entry.isDeleteMarker) continue;
-    if (origins.has(entry.versionId)) break;
-    if (!listed && entry.marker && !entry.marker.late) break; // fallback anchor: newest in-order replica
-    if (entry.marker && !entry.marker.late && anchors.has(entry.marker.sourceVersionId)) break;
-  }
-  if (!listed) {
-    // The marker is gone from the source (a version delete, or a "null" marker overwritten):
-    // rank it first above the newest in-order replica.
-    const newest = target.find((e) => !e.isDeleteMarker && e.marker && !e.marker.late);
-    const fallbackBelow = newest?.marker ? [{ ...newest, versionId: newest.marker.sourceVersionId }] : [];
-    return { ...placeDeleteMarker(fallbackBelow, target), sourceListed: false };
-  }
-  return { ...placeDeleteMarker(below, target, newerPuts), sourceListed: true };
 }
 
 /** Every target version that replicates the task's source version (restored copies included). */

@@ -114,8 +114,9 @@ export async function* keyHistory(
         etag: entry.ETag?.replace(/"/g, ''),
       };
     }
+    // The markers are opaque (MinIO adds its own suffix to NextKeyMarker): page on until
+    // another key shows up or the listing ends.
     if (!page.IsTruncated || !page.NextKeyMarker) return;
-    if (page.NextKeyMarker !== key) return;
     KeyMarker = page.NextKeyMarker;
     VersionIdMarker = page.NextVersionIdMarker;
     MaxKeys = 1000;

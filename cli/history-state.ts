@@ -55,7 +55,9 @@ export function stateFromHistory(events: HistoryEvent[], pending: PendingActivit
   const tasks = new Map<string, ReplicationTask>();
   const remember = (list: ReplicationTask[]) => list.forEach((t) => tasks.set(taskIdentity(t), t));
   const complete = (outcome: ReplicationOutcome | undefined, at: string) => {
-    if (outcome?.identity) book.complete(outcome.identity, outcome, outcome.attempts, at);
+    if (!outcome?.identity) return;
+    book.complete(outcome.identity, outcome, outcome.attempts, at);
+    book.completeAhead(outcome.appliedAhead ?? [], at);
   };
   for (const event of events) {
     const at = timeOf(event.eventTime) ?? new Date(0).toISOString();

@@ -7,6 +7,11 @@ export interface ReplicationDestination {
   priority: number;
   storageClass?: string;
   replicateDeleteMarkers: boolean;
+  /**
+   * The rule's tag filter, when it has one: the activity checks it before copying (when the
+   * populator could not read the tags, and for versions copied ahead of their journal entry).
+   */
+  requiredTags?: Record<string, string>;
 }
 
 export function targetBucketName(arn: string): string {
@@ -51,14 +56,22 @@ export function selectDestinations(
   object: { key: string; tags?: Record<string, string> },
   siteOf: (rule: ReplicationRule) => string[],
 ): ReplicationDestination[] {
-  return bestPerDestination(replication, siteOf, (rule) => matches(rule, object.key, object.tags));
+  return bestPerDestination(
+    replication,
+    siteOf,
+    (rule) => matches(rule, object.key, object.tags),
+    requiredTagsOf,
+  );
 }
 
-/** A destination chosen while the object's tags are unknown, with the tags its rule requires. */
-export interface CandidateDestination extends ReplicationDestination {
-  /** The rule's tag filter, when it has one: whoever copies must check these tags first. */
-  requiredTags?: Record<string, string>;
+/** A rule's tag filter as a record, when it has one. */
+function requiredTagsOf(rule: ReplicationRule): Record<string, string> | undefined {
+  const tags = ruleTags(rule);
+  return tags.length > 0 ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : undefined;
 }
+
+/** A destination chosen while the object's tags are unknown. */
+export type CandidateDestination = ReplicationDestination;
 
 /**
  * When an object's tags cannot be read: per destination, the highest-priority enabled rule
@@ -76,10 +89,7 @@ export function selectCandidateDestinations(
     replication,
     siteOf,
     (rule) => rule.Status === 'Enabled' && key.startsWith(rulePrefix(rule)),
-    (rule) => {
-      const tags = ruleTags(rule);
-      return tags.length > 0 ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : undefined;
-    },
+    requiredTagsOf,
   );
 }
 

@@ -1,5 +1,10 @@
 import type { JournalEntry } from '../shared/journal-entry';
-import { taskEntryOf, type ReplicationTarget, type ReplicationTask } from '../shared/replication-task';
+import {
+  JOURNAL_REPLICATION_INFO_RULE,
+  taskEntryOf,
+  type ReplicationTarget,
+  type ReplicationTask,
+} from '../shared/replication-task';
 import { destinationsFor, siteOfRule, type EngineConfig } from '../config/engine-config';
 import {
   needsTagsFor,
@@ -41,7 +46,7 @@ function targetsFromReplicationInfo(entry: JournalEntry, config: EngineConfig): 
   if (!bucket) return [];
   return (entry.replication?.sites ?? [])
     .filter((site) => site in config.sites && site !== config.sourceSite)
-    .map((site) => ({ site, bucket, ruleId: 'journal-replication-info', replicateDeleteMarkers: true }));
+    .map((site) => ({ site, bucket, ruleId: JOURNAL_REPLICATION_INFO_RULE, replicateDeleteMarkers: true }));
 }
 
 function skip(skipKind: SkipKind, skipped: string): ReplicationPlan {

@@ -8,12 +8,16 @@ export interface ReplicationTarget {
   storageClass?: string;
   replicateDeleteMarkers: boolean;
   /**
-   * Tags the rule requires, set only when the populator could not read the version's tags
-   * (source unreachable, access denied, version gone): the activity reads them and decides,
-   * with Temporal's retries, so that one unreadable version never holds up the journal.
+   * The tags the rule requires, when it filters on tags. The activity checks them before it
+   * copies: when the populator could not read the version's tags (source unreachable, access
+   * denied, version gone), so that one unreadable version never holds up the journal, and for
+   * versions it copies ahead of their own journal entry.
    */
   requiredTags?: Record<string, string>;
 }
+
+/** `ruleId` of targets that Backbeat's replicationInfo named, rather than a configured rule. */
+export const JOURNAL_REPLICATION_INFO_RULE = 'journal-replication-info';
 
 /**
  * What a task carries of its journal entry: only what the activities need, so that queues
@@ -103,6 +107,27 @@ export interface ReplicateKeyState {
   seen: string[];
 }
 
+/** A put or delete marker queued in a workflow behind the one being applied: it may come first on the source. */
+export interface PendingChange {
+  identity: string;
+  versionId: string;
+  operation: 'put' | 'delete-marker';
+  sequence: string;
+}
+
+/** A queued change an activity applied (or found applied) ahead of its own journal entry. */
+export interface AppliedAhead {
+  identity: string;
+  targetVersionId?: string;
+  detail: string;
+}
+
+/**
+ * Error type a local activity throws for a change it should not run (a copy larger than
+ * the journal said): the workflow goes on with a regular activity at once.
+ */
+export const RUN_AS_REGULAR_ACTIVITY = 'RunAsRegularActivity';
+
 /** What an activity reports for one version it applied. */
 export interface ReplicationOutcome {
   /** The task this outcome belongs to (taskIdentity), so that history alone tells what completed. */
@@ -111,6 +136,11 @@ export interface ReplicationOutcome {
   bytes: number;
   attempts: number;
   detail?: string;
+  /**
+   * Changes queued behind this one that come before it on the source: applied with it, in
+   * the source's order, so the workflow completes them without running them.
+   */
+  appliedAhead?: AppliedAhead[];
 }
 
 /** Identifies one journal delivery; a second identical delivery is a duplicate. */

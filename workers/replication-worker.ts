@@ -76,6 +76,7 @@ export async function createReplicationWorker(
     targetClient: (site) => clientFor(clients, site),
     settings: {
       multipartThresholdBytes: w.multipartThresholdBytes,
+      localActivityMaxBytes: w.localActivityMaxBytes,
       partSizeBytes: w.partSizeBytes,
       partConcurrency: w.partConcurrency,
     },
@@ -98,6 +99,10 @@ export async function createReplicationWorker(
         maxConcurrentWorkflowTaskPolls: w.workflowTaskPolls,
         nonStickyToStickyPollRatio: w.nonStickyToStickyPollRatio,
         shutdownGraceTime: w.shutdownGraceMs,
+        // The SDK sends the first heartbeat at once and then the latest every 80% of the
+        // heartbeat timeout: after a kill -9 the server's copy of a multipart upload's progress
+        // would be up to 12 s old. One a second keeps it fresh for the next attempt.
+        maxHeartbeatThrottleInterval: '1 second',
       }),
     ),
   );

@@ -20,7 +20,7 @@ import type {
   ReplicationStatus,
   ReplicationTask,
 } from '../shared/replication-task';
-import { taskIdentity } from '../shared/replication-task';
+import { RUN_AS_REGULAR_ACTIVITY, taskIdentity } from '../shared/replication-task';
 import { CRR_STATUS } from '../shared/search-attributes';
 import {
   FAILED_MEMO,
@@ -40,6 +40,12 @@ import { VersionBook } from './version-book';
 export const LOCAL_ATTEMPTS = 2;
 /** A regular activity that stops heartbeating for this long is retried elsewhere (e.g. after kill -9). */
 export const HEARTBEAT_TIMEOUT = '15 seconds';
+/**
+ * Queued changes an activity may bring over with the one it applies, when they come first
+ * on the source (concurrent writers): enough to cover a journal chunk's reordering, small
+ * enough for a regular activity's input in the history.
+ */
+export const PENDING_PASSED = 100;
 
 type Activities = Pick<
   ReplicationActivities,
@@ -101,7 +107,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   // round trip through the task queue.
   const local = proxyLocalActivities<Activities>({
     startToCloseTimeout: '2 minutes',
-    retry: { ...retry, maximumAttempts: localAttempts },
+    retry: { ...retry, maximumAttempts: localAttempts, nonRetryableErrorTypes: [RUN_AS_REGULAR_ACTIVITY] },
   });
   // FAILED is the one status no activity attempt can publish itself (best effort, never throws).
   const publisher = proxyLocalActivities<Pick<ReplicationActivities, 'publishReplicationStatus'>>({
@@ -121,11 +127,11 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const call = (activities: Activities, task: ReplicationTask): Promise<ReplicationOutcome> => {
     switch (task.entry.operation) {
       case 'put':
-        return activities.copyObjectVersion(task);
+        return activities.copyObjectVersion(task, book.pendingChanges(PENDING_PASSED));
       case 'metadata':
         return activities.replicateObjectTags(task, book.replicaOf(task.entry.versionId));
       case 'delete-marker':
-        return activities.replicateDeleteMarker(task);
+        return activities.replicateDeleteMarker(task, book.pendingChanges(PENDING_PASSED));
       case 'delete-version':
         // The populator never sends these (AWS does not replicate version deletes).
         throw ApplicationFailure.nonRetryable('version deletes are not replicated');
@@ -171,6 +177,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
       try {
         const { outcome, attempts } = await apply(task);
         book.complete(taskIdentity(task), outcome, attempts, now());
+        book.completeAhead(outcome.appliedAhead ?? [], now());
       } catch (err) {
         const reason =
           err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;

@@ -6,7 +6,9 @@
  * is running.
  */
 import type {
+  AppliedAhead,
   CarriedState,
+  PendingChange,
   ReplicateKeyState,
   ReplicationOutcome,
   ReplicationTask,
@@ -125,6 +127,36 @@ export class VersionBook {
     if (outcome.detail) row.detail = outcome.detail;
     delete row.reason;
     delete row.nextAttemptAt;
+  }
+
+  /**
+   * Completes queued changes an activity applied with the one it ran (they came first on the
+   * source): they leave the queue without running.
+   */
+  completeAhead(applied: AppliedAhead[], now: string): void {
+    for (const a of applied) {
+      const queued = this.queue.findIndex((t) => taskIdentity(t) === a.identity);
+      if (queued < 0) continue;
+      this.queue.splice(queued, 1);
+      const row = this.rowOf(a.identity, ['PENDING', 'PROCESSING']);
+      if (!row) continue;
+      row.status = 'COMPLETED';
+      row.finishedAt = now;
+      row.detail = a.detail;
+      if (a.targetVersionId) row.targetVersionId = a.targetVersionId;
+    }
+  }
+
+  /** Puts and delete markers waiting in the queue, for an activity to place the current change among. */
+  pendingChanges(limit: number): PendingChange[] {
+    const out: PendingChange[] = [];
+    for (const t of this.queue) {
+      if (out.length >= limit) break;
+      const { operation, versionId, sequence } = t.entry;
+      if (operation !== 'put' && operation !== 'delete-marker') continue;
+      out.push({ identity: taskIdentity(t), operation, versionId, sequence });
+    }
+    return out;
   }
 
   fail(task: ReplicationTask, reason: string, attempts: number, now: string): void {

@@ -189,12 +189,17 @@ test('a tag-rule version deleted before the populator read its tags stalls nothi
   // reads them itself (and finds the version gone) instead of the populator waiting forever.
   const task = await delivered('tagged/gone', gone.VersionId!, 20_000);
   expect(task.target).toMatchObject({ ruleId: 'tagged-only', requiredTags: { replicate: 'yes' } });
-  // A readable version is planned exactly, without requiredTags.
+  // A readable version is planned exactly; its task carries its rule's tags all the same.
   const keptTask = await delivered('tagged/kept', kept.VersionId!, 20_000);
-  expect(keptTask.target.ruleId).toBe('tagged-only');
-  expect(keptTask.target.requiredTags).toBeUndefined();
+  expect(keptTask.target).toMatchObject({ ruleId: 'tagged-only', requiredTags: { replicate: 'yes' } });
   for (const object of others) await delivered(object.key, object.versionId, 20_000);
   await expectReplicated([...others, { key: 'tagged/kept', versionId: kept.VersionId! }], 30_000);
+  // The vanished version ends in a final state that says why nothing was copied.
+  const outcome = await harness.waitForVersion(destination.site, 'tagged/gone', gone.VersionId!);
+  expect(outcome).toMatchObject({
+    status: 'COMPLETED',
+    detail: 'not replicated: the source version no longer exists',
+  });
 });
 
 test('thousands of fuzzed messages among valid puts: each bad one dead-lettered with a reason, the rest replicate, lag back to 0', async () => {

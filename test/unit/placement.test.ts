@@ -1,24 +1,30 @@
 import {
-  placeDeleteMarker,
-  placePut,
-  placePutAfterDeleteMarkers,
-  PutScan,
-  sourceDeleteMarkersBetween,
+  nullPlacement,
+  planSync,
+  runSegment,
+  type ChangeRef,
+  type PendingChange,
+  type SourceEntry,
+  type SyncInput,
+  type SyncPlan,
   type TargetEntry,
 } from '../../activities/placement';
-import type { VersionEntry } from '../../activities/version-history';
 
 // Histories are written oldest first (as one reads them) and reversed into S3's newest-first order.
-type Spec = string; // "R(v1@10)" replica of v1 with sequence 10, "R(v1@10,late)", "DM", "F" (foreign)
+/** Source: "v1" a version, "d1" a delete marker. */
+function source(...ids: string[]): SourceEntry[] {
+  return ids.map((id) => ({ versionId: id, isDeleteMarker: id.startsWith('d'), isLatest: false })).reverse();
+}
 
 let counter = 0;
-function target(...specs: Spec[]): TargetEntry[] {
+/** Target: "R(v1)" replica of v1, "R(v1,late)", "R(null@5)", "DM", "F" (a version this engine did not write). */
+function target(...specs: string[]): TargetEntry[] {
   return specs
     .map((spec): TargetEntry => {
       const versionId = `t${++counter}`;
       if (spec === 'DM') return { versionId, isDeleteMarker: true, isLatest: false };
       if (spec === 'F') return { versionId, isDeleteMarker: false, isLatest: false, marker: null };
-      const m = /^R\((\w+)@(\d+)(,late)?\)$/.exec(spec);
+      const m = /^R\((\w+)(?:@(\d+))?(,late)?\)$/.exec(spec);
       if (!m) throw new Error(`bad spec ${spec}`);
       return {
         versionId,
@@ -26,7 +32,7 @@ function target(...specs: Spec[]): TargetEntry[] {
         isLatest: false,
         marker: {
           sourceVersionId: m[1]!,
-          sequence: m[2]!,
+          sequence: m[2] ?? '1',
           sourceSite: 'src',
           ...(m[3] ? { late: true } : {}),
         },
@@ -35,166 +41,270 @@ function target(...specs: Spec[]): TargetEntry[] {
     .reverse();
 }
 
-/** Source history oldest first: "v1", "DM:d1". */
-function source(...specs: string[]): VersionEntry[] {
-  return specs
-    .map((s) =>
-      s.startsWith('DM:')
-        ? { versionId: s.slice(3), isDeleteMarker: true, isLatest: false }
-        : { versionId: s, isDeleteMarker: false, isLatest: false },
-    )
-    .reverse();
+const put = (versionId: string): ChangeRef => ({ versionId, operation: 'put', sequence: '1' });
+const dm = (versionId: string): ChangeRef => ({ versionId, operation: 'delete-marker', sequence: '1' });
+const pending = (...changes: ChangeRef[]): PendingChange[] =>
+  changes.map((c) => ({ ...c, identity: `${c.versionId}|${c.operation}` }));
+
+function plan(
+  change: ChangeRef,
+  s: SourceEntry[],
+  t: TargetEntry[],
+  extra: Partial<SyncInput> = {},
+): SyncPlan {
+  return planSync({
+    change,
+    source: s,
+    sourceComplete: true,
+    target: t,
+    targetComplete: true,
+    pending: [],
+    replicateDeleteMarkers: true,
+    catchUpUnknown: true,
+    ...extra,
+  });
 }
 
-function scanPut(history: TargetEntry[], versionId: string, sequence: string) {
-  const scan = new PutScan({ versionId, sequence });
-  for (const entry of history) if (scan.feed(entry)) break;
-  return scan;
+/** The segment as "id" (applied) or "(id)" (not applicable), plus the delete markers already there. */
+function segmentOf(p: SyncPlan): string {
+  if (p.kind !== 'sync') return p.kind;
+  return `${p.segment.map((e) => (e.applicable ? e.versionId : `(${e.versionId})`)).join(' ')} / ${p.targetDeleteMarkers}`;
 }
 
-describe('placing a put on the target', () => {
-  test('an empty target takes the put', () => {
-    expect(placePut(scanPut(target(), 'v1', '10'), true)).toEqual({ kind: 'append' });
+describe('placing a put on the target, in source order', () => {
+  test('an empty target takes the first version; the next goes above it', () => {
+    expect(segmentOf(plan(put('v1'), source('v1'), target()))).toBe('v1 / 0');
+    expect(segmentOf(plan(put('v2'), source('v1', 'v2'), target('R(v1)')))).toBe('v2 / 0');
   });
 
-  test('the next version goes above the previous one', () => {
-    expect(placePut(scanPut(target('R(v1@10)'), 'v2', '20'), true)).toEqual({ kind: 'append' });
+  test('a re-executed or redelivered put is found, however deep (no duplicate, no resurrection)', () => {
+    const history = target('R(v1)', 'DM', 'R(v2)', 'DM');
+    expect(plan(put('v2'), source('v1', 'd1', 'v2', 'd2'), history)).toMatchObject({
+      kind: 'found',
+      entry: history[1],
+    });
+    expect(plan(put('v1'), source('v1', 'd1', 'v2', 'd2'), history)).toMatchObject({
+      kind: 'found',
+      entry: history[3],
+    });
   });
 
-  test('a re-executed put is found as the latest', () => {
-    const history = target('R(v1@10)', 'R(v2@20)');
-    const placed = placePut(scanPut(history, 'v2', '20'), true);
-    expect(placed).toMatchObject({ kind: 'found', entry: { versionId: history[0]!.versionId } });
+  test('concurrent writers: a journal entry ahead of an older version brings that one over first', () => {
+    // The source holds v1, A, B; the journal delivered B before A.
+    const s = source('v1', 'A', 'B');
+    expect(segmentOf(plan(put('B'), s, target('R(v1)'), { pending: pending(put('A')) }))).toBe('A B / 0');
+    const withPending = plan(put('B'), s, target('R(v1)'), { pending: pending(put('A')) });
+    expect(withPending.kind === 'sync' && withPending.segment[0]!.pending?.identity).toBe('A|put');
+    // A's own entry, later, finds it.
+    expect(plan(put('A'), s, target('R(v1)', 'R(A)', 'R(B)')).kind).toBe('found');
   });
 
-  test('a redelivered put is found below newer versions and delete markers (no resurrection)', () => {
-    const history = target('R(v1@10)', 'DM', 'R(v2@30)', 'DM');
-    const placed = placePut(scanPut(history, 'v1', '10'), true);
-    expect(placed).toMatchObject({ kind: 'found', entry: { versionId: history[3]!.versionId } });
+  test('without a queued entry, versions after the anchor are brought over only where allowed', () => {
+    const s = source('v1', 'A', 'B');
+    expect(segmentOf(plan(put('B'), s, target('R(v1)')))).toBe('A B / 0');
+    expect(segmentOf(plan(put('B'), s, target('R(v1)'), { catchUpUnknown: false }))).toBe('(A) B / 0');
   });
 
-  test('a put found deep in a long history, below a late insert and its restore', () => {
-    const history = target('R(v1@10)', 'R(v3@30)', 'R(v2@20,late)', 'R(v3@30)', 'R(v4@40)');
-    expect(placePut(scanPut(history, 'v1', '10'), true)).toMatchObject({ kind: 'found' });
-    expect(placePut(scanPut(history, 'v2', '20'), true)).toMatchObject({ kind: 'found' });
-    expect(placePut(scanPut(history, 'v5', '50'), true)).toEqual({ kind: 'append' });
+  test('below the first replicated version lies what was written before the rule: never copied unasked', () => {
+    expect(segmentOf(plan(put('v1'), source('v0', 'd0', 'v1'), target()))).toBe('(v0) (d0) v1 / 0');
+    expect(segmentOf(plan(put('v1'), source('v0', 'v1'), target(), { pending: pending(put('v0')) }))).toBe(
+      'v0 v1 / 0',
+    );
   });
 
-  test('a put never seen, older than what the target holds, is late', () => {
-    const placed = placePut(scanPut(target('R(v1@10)', 'R(v3@30)'), 'v2', '20'), true);
-    expect(placed.kind).toBe('late');
+  test('a version older than what the target holds, never applied, is late', () => {
+    expect(plan(put('v2'), source('v1', 'v2', 'v3'), target('R(v1)', 'R(v3)')).kind).toBe('late');
+  });
+
+  test('a put after a delete marker: the marker above the anchor is the segment’s first', () => {
+    expect(segmentOf(plan(put('v2'), source('v1', 'd1', 'v2'), target('R(v1)', 'DM')))).toBe('d1 v2 / 1');
   });
 
   test('a late insert left as the latest (the retry stopped before restoring) asks for the restore', () => {
-    const history = target('R(v1@10)', 'R(v3@30)', 'R(v2@20,late)');
-    expect(placePut(scanPut(history, 'v2', '20'), true)).toMatchObject({ kind: 'found-needs-restore' });
-  });
-
-  test('null versions are told apart by sequence, not by version id', () => {
-    const history = target('R(null@10)', 'R(null@20)');
-    expect(placePut(scanPut(history, 'null', '20'), true)).toMatchObject({ kind: 'found' });
-    expect(placePut(scanPut(history, 'null', '10'), true)).toMatchObject({ kind: 'found' });
-    expect(placePut(scanPut(history, 'null', '30'), true)).toEqual({ kind: 'append' });
-  });
-
-  test('versions the engine did not write are ignored', () => {
-    expect(placePut(scanPut(target('R(v1@10)', 'F'), 'v2', '20'), true)).toEqual({ kind: 'append' });
-  });
-
-  test('delete markers above the anchor: the source decides whether they are older than the put', () => {
-    const placed = placePut(scanPut(target('R(v1@10)', 'DM'), 'v2', '30'), true);
-    expect(placed).toEqual({
-      kind: 'count-source-delete-markers',
-      anchorSourceVersionId: 'v1',
-      targetDeleteMarkers: 1,
+    const history = target('R(v1)', 'R(v3)', 'R(v2,late)');
+    expect(plan(put('v2'), source('v1', 'v2', 'v3'), history)).toMatchObject({
+      kind: 'found-needs-restore',
+      restoreFrom: history[1],
     });
-    // put v1, DELETE, put v2: the marker is older than v2, which goes on top.
-    const inOrder = sourceDeleteMarkersBetween(source('v1', 'DM:d1', 'v2'), 'v2', 'v1');
-    expect(inOrder).toBe(1);
-    expect(placePutAfterDeleteMarkers(1, inOrder!)).toEqual({ kind: 'append' });
-    // put v1, put v2 (failed, now retried), DELETE: the marker on the target is newer than v2.
-    const retried = sourceDeleteMarkersBetween(source('v1', 'v2', 'DM:d1'), 'v2', 'v1');
-    expect(retried).toBe(0);
-    expect(placePutAfterDeleteMarkers(1, retried!).kind).toBe('late');
   });
 
-  test('without delete-marker replication, markers on the target do not matter', () => {
-    expect(placePut(scanPut(target('R(v1@10)', 'DM'), 'v2', '30'), false)).toEqual({ kind: 'append' });
+  test('a version gone from the source is reported; an unread source or target asks for more', () => {
+    expect(plan(put('v1'), source('v2'), target())).toEqual({ kind: 'gone' });
+    expect(plan(put('v1'), source('v2'), target(), { sourceComplete: false })).toEqual({
+      kind: 'need-more-source',
+    });
+    expect(plan(put('v2'), source('v1', 'v2'), target('R(v0)'), { targetComplete: false })).toEqual({
+      kind: 'need-more-target',
+    });
   });
 
-  test('a put gone from the source is reported, not counted', () => {
-    expect(sourceDeleteMarkersBetween(source('v1', 'DM:d1'), 'v2', 'v1')).toBeUndefined();
+  test('replicas whose source version was deleted since, and versions the engine did not write, do not anchor', () => {
+    expect(segmentOf(plan(put('v3'), source('v2', 'v3'), target('R(v1)', 'R(v2)', 'F')))).toBe('v3 / 0');
+    expect(segmentOf(plan(put('v3'), source('v3'), target('R(v1)')))).toBe('v3 / 0');
   });
 });
 
 describe('placing a delete marker on the target', () => {
-  test('the first delete marker above its version is appended once, then found', () => {
-    const below = source('v1');
-    expect(placeDeleteMarker(below, target('R(v1@10)'))).toEqual({ kind: 'append' });
-    const after = target('R(v1@10)', 'DM');
-    expect(placeDeleteMarker(below, after)).toMatchObject({
+  test('appended once above its version, then found as already there', () => {
+    expect(segmentOf(plan(dm('d1'), source('v1', 'd1'), target('R(v1)')))).toBe('d1 / 0');
+    expect(segmentOf(plan(dm('d1'), source('v1', 'd1'), target('R(v1)', 'DM')))).toBe('d1 / 1');
+  });
+
+  test('put v1, DELETE, put v2: a redelivered delete marker is found between them', () => {
+    const history = target('R(v1)', 'DM', 'R(v2)');
+    expect(plan(dm('d1'), source('v1', 'd1', 'v2'), history)).toMatchObject({
       kind: 'found',
-      entry: { versionId: after[0]!.versionId },
+      entry: history[1],
     });
   });
 
-  test('put v1, DELETE, put v2 on the target: the marker is found between them', () => {
-    const history = target('R(v1@10)', 'DM', 'R(v2@30)');
-    expect(placeDeleteMarker(source('v1'), history)).toMatchObject({
-      kind: 'found',
-      entry: { versionId: history[1]!.versionId },
-    });
-  });
-
-  test('consecutive delete markers are counted (S3 keeps each; some servers collapse them)', () => {
-    // Source: v1, d1, d2. The target holds one: d2 ranks second above v1.
-    expect(placeDeleteMarker(source('v1', 'DM:d1'), target('R(v1@10)', 'DM'))).toEqual({ kind: 'append' });
-    expect(placeDeleteMarker(source('v1'), target('R(v1@10)', 'DM'))).toMatchObject({ kind: 'found' });
-    expect(placeDeleteMarker(source('v1', 'DM:d1'), target('R(v1@10)', 'DM', 'DM'))).toMatchObject({
+  test('consecutive delete markers are counted (AWS keeps each; MinIO collapses them)', () => {
+    expect(segmentOf(plan(dm('d2'), source('v1', 'd1', 'd2'), target('R(v1)', 'DM')))).toBe('d1 d2 / 1');
+    expect(
+      plan(dm('d1'), source('v1', 'd1', 'd2', 'v2'), target('R(v1)', 'DM', 'DM', 'R(v2)')),
+    ).toMatchObject({
       kind: 'found',
     });
   });
 
-  test('a delete marker older than a version on the target is late', () => {
-    // Source: v1, d1, v2; the target has v1 and v2 but not d1 (it failed, and is retried now).
-    expect(placeDeleteMarker(source('v1'), target('R(v1@10)', 'R(v2@30)')).kind).toBe('late');
+  test('a delete marker older than a version on the target, never applied, is late', () => {
+    expect(plan(dm('d1'), source('v1', 'd1', 'v2'), target('R(v1)', 'R(v2)')).kind).toBe('late');
   });
 
-  test('the anchor is the newest replicated put below the marker', () => {
-    // Source: v1, d1, v2 (never replicated), d2. The target holds v1, d1: d2 ranks second above v1.
-    const below = source('v1', 'DM:d1', 'v2');
-    expect(placeDeleteMarker(below, target('R(v1@10)', 'DM'))).toEqual({ kind: 'append' });
-    expect(placeDeleteMarker(below, target('R(v1@10)', 'DM', 'DM'))).toMatchObject({ kind: 'found' });
-  });
-
-  test('without a replicated put below it, the newest replica stands in unless it is newer', () => {
-    // Source: v1 (deleted from the source since), d1. The target holds v1.
-    expect(placeDeleteMarker([], target('R(v1@10)'))).toEqual({ kind: 'append' });
-    expect(placeDeleteMarker([], target('R(v1@10)', 'DM'))).toMatchObject({ kind: 'found' });
-    // Source: v0 (before the rule), d1 (failed, retried now), v2. The target holds v2 only.
-    expect(placeDeleteMarker(source('v0'), target('R(v2@30)'), new Set(['v2'])).kind).toBe('late');
-  });
-
-  test('a marker on a key with no version replicated goes on an empty history once', () => {
-    expect(placeDeleteMarker([], target())).toEqual({ kind: 'append' });
-    expect(placeDeleteMarker([], target('DM'))).toMatchObject({ kind: 'found' });
-  });
-
-  test('a source version that is itself a replica of a target version anchors on that version (no bounce)', () => {
+  test("a two-way peer's replica anchors on the original, so a replicated delete marker does not bounce", () => {
     const original: TargetEntry = {
       versionId: 'orig-1',
       isDeleteMarker: false,
       isLatest: false,
       marker: null,
     };
-    const dm: TargetEntry = { versionId: 'dm-1', isDeleteMarker: true, isLatest: true };
-    const below = [
+    const marker: TargetEntry = { versionId: 'dm-1', isDeleteMarker: true, isLatest: true };
+    const s: SourceEntry[] = [
+      { versionId: 'd1', isDeleteMarker: true, isLatest: true },
       { versionId: 'replica-of-orig-1', isDeleteMarker: false, isLatest: false, originOnTarget: 'orig-1' },
     ];
-    expect(placeDeleteMarker(below, [dm, original])).toMatchObject({
-      kind: 'found',
-      entry: { versionId: 'dm-1' },
-    });
-    expect(placeDeleteMarker(below, [original])).toEqual({ kind: 'append' });
+    expect(segmentOf(plan(dm('d1'), s, [marker, original]))).toBe('d1 / 1');
+  });
+
+  test('without delete-marker replication, markers are left out of the segment', () => {
+    expect(
+      segmentOf(
+        plan(put('v2'), source('v1', 'd1', 'v2'), target('R(v1)'), { replicateDeleteMarkers: false }),
+      ),
+    ).toBe('v2 / 0');
+  });
+});
+
+describe('"null" versions (unversioned or suspended buckets)', () => {
+  test('a null put is found by its sequence, otherwise appended', () => {
+    const history = target('R(null@10)', 'R(null@20)');
+    expect(nullPlacement({ versionId: 'null', operation: 'put', sequence: '10' }, history).kind).toBe(
+      'found',
+    );
+    expect(nullPlacement({ versionId: 'null', operation: 'put', sequence: '30' }, history).kind).toBe('sync');
+  });
+
+  test('a null delete marker is applied unless the target already ends with one', () => {
+    expect(
+      nullPlacement({ versionId: 'null', operation: 'delete-marker', sequence: '1' }, target('R(null@1)'))
+        .kind,
+    ).toBe('sync');
+    expect(
+      nullPlacement(
+        { versionId: 'null', operation: 'delete-marker', sequence: '1' },
+        target('R(null@1)', 'DM'),
+      ).kind,
+    ).toBe('found');
+  });
+});
+
+/**
+ * The placement rules against a model of both sites: random histories of puts and deletes,
+ * delivered in a shuffled journal order with duplicates, applied with random re-executions,
+ * must leave the target exactly the source: every version once, every delete marker in
+ * place, same latest. Pure logic: the sites are arrays.
+ */
+describe('model check: any journal order, duplicates and re-executions end with target = source', () => {
+  function prng(seed: number) {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 0x1_0000_0000;
+    };
+  }
+
+  async function simulate(seed: number, collapseDeleteMarkers: boolean) {
+    const random = prng(seed);
+    // The source's history, oldest first.
+    const history: string[] = [];
+    const changes = 10 + Math.floor(random() * 30);
+    for (let i = 0; i < changes; i++) {
+      const last = history.at(-1);
+      const deleting = random() < 0.3;
+      if (deleting && !(collapseDeleteMarkers && last?.startsWith('d'))) history.push(`d${i}`);
+      else history.push(`v${i}`);
+    }
+    const refOf = (id: string): ChangeRef => (id.startsWith('d') ? dm(id) : put(id));
+    // Journal: source order with nearby entries swapped, and some entries delivered again later.
+    const journal = [...history];
+    for (let i = 0; i < journal.length - 1; i++) {
+      if (random() < 0.3) [journal[i], journal[i + 1]] = [journal[i + 1]!, journal[i]!];
+    }
+    for (let i = 0; i < 8; i++) {
+      const at = Math.floor(random() * journal.length);
+      const later = at + Math.floor(random() * (journal.length - at + 1));
+      journal.splice(later, 0, journal[at]!);
+    }
+    const src = source(...history);
+    const tgt: TargetEntry[] = []; // newest first
+    let seq = 0;
+    const queue = journal.map((id) => ({ ...refOf(id), identity: `${id}|${refOf(id).operation}` }));
+    const done = new Set<string>();
+    while (queue.length > 0) {
+      const change = queue.shift()!;
+      if (done.has(change.identity) && random() < 0.5) continue; // the workflow dropped this duplicate
+      const runs = random() < 0.2 ? 2 : 1; // a local activity re-run after a failed workflow task
+      for (let r = 0; r < runs; r++) {
+        const p = plan(change, src, tgt, { pending: queue.slice(0, 100) });
+        if (p.kind !== 'sync') continue;
+        const outcome = await runSegment(p.segment, p.targetDeleteMarkers, {
+          deleteMarker: async () => {
+            if (collapseDeleteMarkers && tgt[0]?.isDeleteMarker) return tgt[0].versionId;
+            tgt.unshift({ versionId: `t${++seq}`, isDeleteMarker: true, isLatest: true });
+            return tgt[0]!.versionId;
+          },
+          copy: async (entry) => {
+            tgt.unshift({
+              versionId: `t${++seq}`,
+              isDeleteMarker: false,
+              isLatest: true,
+              marker: { sourceVersionId: entry.versionId, sequence: '1', sourceSite: 'src' },
+            });
+            return { applied: true, targetVersionId: tgt[0]!.versionId };
+          },
+        });
+        for (const a of outcome.ahead) {
+          const i = queue.findIndex((q) => q.identity === a.pending.identity);
+          if (i >= 0 && random() < 0.7) queue.splice(i, 1); // or it stays, and will be found
+        }
+      }
+      done.add(change.identity);
+    }
+    const mirrored = [...tgt].reverse().map((e) => (e.isDeleteMarker ? 'DM' : e.marker!.sourceVersionId));
+    const expected = history.map((id) => (id.startsWith('d') ? 'DM' : id));
+    return { mirrored, expected, journal };
+  }
+
+  test.each([false, true])('500 random runs (collapse consecutive delete markers: %s)', async (collapse) => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const { mirrored, expected, journal } = await simulate(seed, collapse);
+      if (JSON.stringify(mirrored) !== JSON.stringify(expected)) {
+        throw new Error(
+          `seed ${seed}: journal ${journal.join(' ')}\nexpected ${expected.join(' ')}\ngot      ${mirrored.join(' ')}`,
+        );
+      }
+    }
   });
 });

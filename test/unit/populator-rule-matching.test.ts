@@ -91,7 +91,11 @@ describe('rule matching when the tags are unknown', () => {
   test('known tags still follow AWS semantics (selectDestinations is unchanged)', () => {
     const chosen = selectDestinations(rules, { key: 'docs/a', tags: { owner: 'ops', keep: 'yes' } }, siteOf);
     expect(chosen.map((d) => d.ruleId).sort()).toEqual(['docs-by-ops', 'everything-east']);
-    expect(chosen.every((d) => !('requiredTags' in d))).toBe(true);
+    // Each destination carries its rule's tag filter (the activity checks it again).
+    expect(Object.fromEntries(chosen.map((d) => [d.ruleId, d.requiredTags]))).toEqual({
+      'docs-by-ops': { owner: 'ops', keep: 'yes' },
+      'everything-east': undefined,
+    });
   });
 });
 
@@ -139,11 +143,14 @@ describe('planning with tags that cannot be read', () => {
     expect(plan.tasks[0]!.entry).not.toHaveProperty('userMetadata');
   });
 
-  test('readable tags plan exactly, without requiredTags', async () => {
+  test("readable tags plan exactly; tasks carry their rule's tag filter", async () => {
     const plan = await planReplication(entry(), config, async () => ({ tags: { tier: 'gold' } }));
     expect(plan.tagsUnknown).toBeUndefined();
     expect(plan.tasks.map((t) => t.target.ruleId).sort()).toEqual(['everything-east', 'gold']);
-    expect(plan.tasks.every((t) => t.target.requiredTags === undefined)).toBe(true);
+    expect(Object.fromEntries(plan.tasks.map((t) => [t.target.ruleId, t.target.requiredTags]))).toEqual({
+      gold: { tier: 'gold' },
+      'everything-east': undefined,
+    });
   });
 
   test('no lookup for delete markers, replicas, version deletes, or entries that carry their tags', async () => {

@@ -1,0 +1,145 @@
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import type {
+  AppliedAhead,
+  ReplicationOutcome,
+  ReplicationTask,
+  TaskEntry,
+} from '../shared/replication-task';
+import { taskIdentity } from '../shared/replication-task';
+import { copyVersion, restoreLatest } from './copy-object-version';
+import { replicationFailure, subjectOf } from './errors';
+import { runSegment, type PendingChange, type SegmentEntry } from './placement';
+import type { ReplicationContext } from './replication-context';
+import { placeChange, type ChangePlacement } from './target-state';
+
+/**
+ * Applies one put or delete marker to the target, idempotently and in the source's order
+ * (placement.ts): nothing is written when the change is already there or comes late; else
+ * the source entries between the target's newest replicated version and the change are
+ * brought over first, in source order, and reported so that their own journal entries,
+ * still queued in the workflow, complete without running.
+ */
+export async function applyChange(
+  ctx: ReplicationContext,
+  task: ReplicationTask,
+  pending: PendingChange[] = [],
+): Promise<ReplicationOutcome> {
+  const subject = subjectOf(task);
+  const target = ctx.targetClient(task.target.site);
+  const attempts = Context.current().info.attempt;
+  const identity = taskIdentity(task);
+  const outcome = (
+    detail: string | undefined,
+    extra: Partial<ReplicationOutcome> = {},
+  ): ReplicationOutcome => ({
+    identity,
+    bytes: 0,
+    attempts,
+    ...(detail ? { detail } : {}),
+    ...extra,
+  });
+
+  let placed: ChangePlacement;
+  try {
+    placed = await placeChange(ctx, task, pending);
+  } catch (err) {
+    throw replicationFailure('reading the source and target versions', subject, err);
+  }
+  const { plan } = placed;
+  switch (plan.kind) {
+    case 'found':
+      return outcome('already replicated', { targetVersionId: plan.entry.versionId });
+    case 'found-needs-restore':
+      if (plan.restoreFrom) await restoreLatest(ctx, task, target, plan.restoreFrom);
+      return outcome('already replicated (the newer version was restored as latest)', {
+        targetVersionId: plan.entry.versionId,
+      });
+    case 'gone':
+      return task.entry.operation === 'put'
+        ? outcome('not replicated: the source version no longer exists')
+        : applyGoneDeleteMarker();
+    case 'late':
+      if (task.entry.operation === 'put' && task.retry) return insertLate(plan.why);
+      ctx.logger.warn(
+        {
+          bucket: task.entry.bucket,
+          key: task.entry.key,
+          versionId: task.entry.versionId,
+          site: task.target.site,
+        },
+        `late change not replicated: ${plan.why}`,
+      );
+      return outcome(`not replicated: superseded (${plan.why})`);
+    case 'sync':
+      return sync(plan.segment, plan.targetDeleteMarkers);
+    default:
+      throw new Error(`unexpected placement ${plan.kind}`);
+  }
+
+  /** The source no longer lists the delete marker (a version delete): applied unless the target already ends with one. */
+  async function applyGoneDeleteMarker(): Promise<ReplicationOutcome> {
+    if (placed.latest?.isDeleteMarker)
+      return outcome('already replicated', { targetVersionId: placed.latest.versionId });
+    return outcome('the source no longer lists this delete marker', {
+      targetVersionId: await deleteOnTarget(),
+    });
+  }
+
+  /** An operator's retry of a version older than the target's latest: insert it, then restore the latest on top. */
+  async function insertLate(why: string): Promise<ReplicationOutcome> {
+    const copied = await copyVersion(ctx, task, task.entry, { late: true });
+    if (!copied.copied) return outcome(copied.detail);
+    if (placed.latest) await restoreLatest(ctx, task, target, placed.latest);
+    return outcome(
+      `replicated on retry below newer changes (${why}); the target's latest was restored on top`,
+      {
+        targetVersionId: copied.targetVersionId,
+        bytes: copied.bytes,
+      },
+    );
+  }
+
+  async function deleteOnTarget(): Promise<string | undefined> {
+    try {
+      const deleted = await target.send(
+        new DeleteObjectCommand({ Bucket: task.target.bucket, Key: task.entry.key }),
+      );
+      return deleted.VersionId;
+    } catch (err) {
+      throw replicationFailure('replicating the delete marker', subject, err);
+    }
+  }
+
+  async function sync(segment: SegmentEntry[], targetDeleteMarkers: number): Promise<ReplicationOutcome> {
+    const done = await runSegment(segment, targetDeleteMarkers, {
+      deleteMarker: deleteOnTarget,
+      copy: async (entry) => {
+        const version: TaskEntry = entry.isChange
+          ? task.entry
+          : {
+              bucket: task.entry.bucket,
+              key: task.entry.key,
+              versionId: entry.versionId,
+              operation: 'put',
+              size: 0,
+              eventTime: task.entry.eventTime,
+              sequence: entry.pending?.sequence ?? '0',
+            };
+        const copied = await copyVersion(ctx, task, version);
+        return copied.copied ? { applied: true, ...copied } : { applied: false, detail: copied.detail };
+      },
+    });
+    const ahead: AppliedAhead[] = done.ahead.map((a) => ({
+      identity: a.pending.identity,
+      ...(a.targetVersionId ? { targetVersionId: a.targetVersionId } : {}),
+      detail:
+        a.detail ?? `replicated ahead of its journal entry, in source order (with ${task.entry.versionId})`,
+    }));
+    return outcome(done.change.detail, {
+      ...(done.change.targetVersionId ? { targetVersionId: done.change.targetVersionId } : {}),
+      bytes: done.change.bytes,
+      ...(ahead.length > 0 ? { appliedAhead: ahead } : {}),
+    });
+  }
+}
