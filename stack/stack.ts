@@ -26,9 +26,44 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+export type StackServerName = 'temporal' | 'kafka' | 'source' | 'target';
+
+/** A server the stack started itself, which can be crashed and started again in place. */
+export interface StackServer {
+  name: StackServerName;
+  process: ManagedProcess;
+  /** Sends `signal` (default SIGKILL, a crash) to the server's process group and waits until it is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again with the same port, arguments and data folder, and waits until it is ready. */
+  start(timeoutMs?: number): Promise<void>;
+}
+
 export interface RunningStack {
   info: StackInfo;
+  /** The servers this stack started (none for the ones the environment pointed at). */
+  servers: Partial<Record<StackServerName, StackServer>>;
   stop(): Promise<void>;
+}
+
+function restartable(
+  name: StackServerName,
+  proc: ManagedProcess,
+  ready: (timeoutMs: number) => Promise<void>,
+): StackServer {
+  return {
+    name,
+    process: proc,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      await proc.signal(signal);
+      if (!(await proc.waitForExit(signal === 'SIGKILL' ? 15_000 : 60_000))) {
+        throw new Error(`${proc.options.name} still running after ${signal}`);
+      }
+    },
+    async start(timeoutMs = 90_000) {
+      proc.start();
+      await ready(timeoutMs);
+    },
+  };
 }
 
 export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, kafka: 9092, source: 9000, target: 9100 };
@@ -68,6 +103,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   fs.mkdirSync(logDir, { recursive: true });
   const port = (p: number) => (options.ports === 'default' ? p : undefined);
   const started: ManagedProcess[] = [];
+  const servers: RunningStack['servers'] = {};
   const stop = async () => {
     await Promise.all(started.reverse().map((p) => p.stop()));
   };
@@ -88,6 +124,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         log,
       });
       started.push(t.process);
+      servers.temporal = restartable('temporal', t.process, (ms) =>
+        waitForTemporal(t.endpoint, ms, t.process),
+      );
       return t.endpoint;
     })();
     const kafkaPromise = (async (): Promise<string[]> => {
@@ -98,6 +137,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       }
       const k = await startKafka({ dataDir, logDir, port: port(DEFAULT_PORTS.kafka), log });
       started.push(k.process);
+      servers.kafka = restartable('kafka', k.process, (ms) => waitForKafka(k.brokers, ms, k.process));
       return k.brokers;
     })();
     // Settle both before failing so that a half-started stack is still stopped below.
@@ -123,6 +163,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         log,
       });
       started.push(m.process);
+      servers[name] = restartable(name, m.process, (ms) => waitForS3Site(m.site.endpoint, ms, m.process));
       return m.site;
     };
     const [sourceResult, targetResult] = await Promise.allSettled([
@@ -141,7 +182,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       logDir,
     };
     fs.writeFileSync(path.join(stateDir, 'stack.json'), JSON.stringify(info, null, 2), { mode: 0o600 });
-    return { info, stop };
+    return { info, servers, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,15 +1,22 @@
 import net from 'node:net';
 
-/** A loopback TCP proxy that a test can cut and restore, to make a real server unreachable. */
+/**
+ * A loopback TCP proxy that a test can cut and restore, to make a real server unreachable.
+ * With `bytesPerSecond` it is also a slow link: what clients send to the server (all
+ * connections together) is held to that rate, so a copy lasts seconds rather than the local
+ * disk's fraction of one.
+ */
 export class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private budget?: { bytes: number; reached: () => void };
+  private nextFree = 0;
   port = 0;
 
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
+    private readonly bytesPerSecond?: number,
   ) {}
 
   async open(): Promise<void> {
@@ -20,8 +27,15 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.on('data', (chunk: Buffer) => this.count(chunk.length));
-      client.pipe(upstream).pipe(client);
+      // Written by hand rather than piped: a pipe resumes the client on the upstream's
+      // 'drain', which would undo the slow link's pause.
+      client.on('data', (chunk: Buffer) => {
+        upstream.write(chunk);
+        this.count(chunk.length);
+        this.throttle(client, chunk.length);
+      });
+      upstream.pipe(client);
+      client.on('end', () => upstream.end());
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -39,6 +53,17 @@ export class TcpProxy {
     });
   }
 
+  private throttle(client: net.Socket, bytes: number): void {
+    if (!this.bytesPerSecond) return;
+    const now = Date.now();
+    this.nextFree = Math.max(this.nextFree, now) + (bytes / this.bytesPerSecond) * 1000;
+    const wait = this.nextFree - now;
+    if (wait > 5) {
+      client.pause();
+      setTimeout(() => client.resume(), wait);
+    }
+  }
+
   private count(bytes: number): void {
     if (!this.budget) return;
     this.budget.bytes -= bytes;
@@ -53,6 +78,15 @@ export class TcpProxy {
     const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     await closed;
+  }
+
+  get endpoint(): string {
+    return `http://${this.address}`;
+  }
+
+  /** Closes the proxy for good (as cut() does). */
+  close(): Promise<void> {
+    return this.cut();
   }
 
   get address(): string {

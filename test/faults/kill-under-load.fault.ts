@@ -1,0 +1,80 @@
+/**
+ * kill -9 of each moving part during a steady load of overwrites and deletes on 200 keys
+ * (about 20 changes/s, unicode/space/%/+/XML/1 KiB keys among them), restarted in place a
+ * few seconds later; then the per-key check of both buckets.
+ */
+import { ScenarioEngine } from './support/engine';
+import { LoadGenerator, loadKeys } from './support/load';
+import { ProgressMonitor } from './support/progress';
+import { LOAD_SECONDS, scenario, sleep, useFaultStack } from './support/scenario';
+import { settleAndCheck } from './support/settle';
+
+const stack = useFaultStack('kill-under-load');
+const DOWN_MS = 5_000;
+
+type Victim = 'worker' | 'populator' | 'temporal' | 'kafka' | 'target';
+
+const victims: Array<{ victim: Victim; what: string }> = [
+  { victim: 'worker', what: 'the worker process' },
+  { victim: 'populator', what: 'the populator process' },
+  { victim: 'temporal', what: 'the Temporal server' },
+  { victim: 'kafka', what: 'the Kafka broker' },
+  { victim: 'target', what: 'the target MinIO site' },
+];
+
+for (const { victim, what } of victims) {
+  scenario(
+    {
+      id: `kill-${victim}`,
+      ci: true,
+      title: `kill -9 of ${what} under load, restarted in place after ${DOWN_MS / 1000} s`,
+      timeoutMs: (LOAD_SECONDS + 600) * 1000,
+    },
+    stack,
+    async (run) => {
+      const s = run.stack;
+      const engine = (run.engine = new ScenarioEngine(s, `kill-${victim}`));
+      await engine.start();
+      const load = new LoadGenerator(s.source, engine.sourceBucket, loadKeys(200), { rate: 20 });
+      const monitor = new ProgressMonitor(s.target, engine.targetBucket);
+      monitor.start();
+      load.start();
+      // Kill a third of the way in, so that the load goes on for a while after the restart.
+      await sleep((LOAD_SECONDS * 1000) / 3);
+      let killedAt: number;
+      let readyAt: number;
+      if (victim === 'worker' || victim === 'populator') {
+        const p = engine[victim];
+        killedAt = await p.kill9();
+        await sleep(DOWN_MS);
+        await p.restart();
+        readyAt = Date.now();
+      } else {
+        ({ killedAt, readyAt } = await s.crashAndRestart(victim, DOWN_MS));
+      }
+      run.recovery.downMs = readyAt - killedAt;
+      const remaining = load.startedAt + LOAD_SECONDS * 1000 - Date.now();
+      await sleep(Math.max(0, remaining));
+      await load.stop();
+      run.facts.load = load.summary();
+      load.writeLog(`${engine.dir}/load-ops.jsonl`);
+      run.expect(
+        engine.worker.running && engine.populator.running,
+        `an engine process exited on its own during the scenario (worker ${engine.worker.running ? 'running' : 'EXITED'}, populator ${engine.populator.running ? 'running' : 'EXITED'}); last lines:\n${[
+          ...engine.worker.grep(/./, 10),
+          ...engine.populator.grep(/./, 10),
+        ].join('\n')}`,
+      );
+      const check = await settleAndCheck(s, engine, { deleteMarkers: true, deadlineMs: 300_000 });
+      await monitor.stop();
+      const resumed = monitor.firstProgressAfter(readyAt);
+      run.recovery.resumeMs = resumed === undefined ? undefined : resumed - readyAt;
+      run.recovery.longestStallMs = monitor.longestStall(load.startedAt, load.stoppedAt);
+      run.check(check);
+      run.expect(
+        resumed !== undefined,
+        `replication never resumed after ${victim} was restarted (target unchanged since ${new Date(readyAt).toISOString()})`,
+      );
+    },
+  );
+}
