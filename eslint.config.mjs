@@ -1,6 +1,21 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Who may import whom (docs/DESIGN.md, "What lives where"): `shared` and `config` hold plain
+ * types and rules; `clients` owns every connection; `activities` and `populator` are peers
+ * above the clients; entry points (`workers`, `cli`) sit on top. Built-in rule rather than a
+ * plugin: the folders are few and the rule is just "these folders, not those".
+ */
+const room = (name) => [`**/${name}`, `**/${name}/**`];
+const importBoundary = (files, forbidden, why) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', { patterns: [{ group: forbidden.flatMap(room), message: why }] }],
+  },
+});
+const ENTRY_POINTS = ['workers', 'cli', 'stack', 'bench'];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**'] },
   js.configs.recommended,
@@ -44,4 +59,34 @@ export default tseslint.config(
       ],
     },
   },
+  importBoundary(
+    ['shared/**/*.ts'],
+    ['clients', 'config', 'activities', 'populator', 'workflows', ...ENTRY_POINTS],
+    'shared/ holds types and pure helpers every room may use: it imports nothing of the engine',
+  ),
+  importBoundary(
+    ['config/**/*.ts'],
+    ['clients', 'activities', 'populator', 'workflows', ...ENTRY_POINTS],
+    'config/ validates settings: it may only use shared/',
+  ),
+  importBoundary(
+    ['clients/**/*.ts'],
+    ['activities', 'populator', 'workflows', ...ENTRY_POINTS],
+    'clients/ owns connections (S3, Kafka, Temporal): it may only use config/ and shared/',
+  ),
+  importBoundary(
+    ['activities/**/*.ts'],
+    ['populator', 'workflows', ...ENTRY_POINTS],
+    'activities/ sit above clients/: they may use clients/, config/ and shared/, never the populator or an entry point',
+  ),
+  importBoundary(
+    ['populator/**/*.ts'],
+    ['activities', 'workflows', ...ENTRY_POINTS],
+    'populator/ is a peer of activities/: it may use clients/, config/ and shared/',
+  ),
+  importBoundary(
+    ['cli/**/*.ts'],
+    ['activities', 'populator', 'bench'],
+    'the CLI reaches S3, Kafka and Temporal through clients/, never through the activities or the populator',
+  ),
 );

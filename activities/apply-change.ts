@@ -6,6 +6,7 @@ import type {
   ReplicationTask,
   TaskEntry,
 } from '../shared/replication-task';
+import type { Transfer } from '../shared/copy-plan';
 import { taskIdentity } from '../shared/replication-task';
 import { copyVersion, restoreLatest } from './copy-object-version';
 import { replicationFailure, subjectOf } from './errors';
@@ -24,6 +25,7 @@ export async function applyChange(
   ctx: ReplicationContext,
   task: ReplicationTask,
   pending: PendingChange[] = [],
+  transfer?: Transfer,
 ): Promise<ReplicationOutcome> {
   const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
@@ -88,7 +90,7 @@ export async function applyChange(
 
   /** An operator's retry of a version older than the target's latest: insert it, then restore the latest on top. */
   async function insertLate(why: string): Promise<ReplicationOutcome> {
-    const copied = await copyVersion(ctx, task, task.entry, { late: true });
+    const copied = await copyVersion(ctx, task, task.entry, { late: true, transfer });
     if (!copied.copied) return outcome(copied.detail);
     if (placed.latest) await restoreLatest(ctx, task, target, placed.latest);
     return outcome(
@@ -115,17 +117,19 @@ export async function applyChange(
     const done = await runSegment(segment, targetDeleteMarkers, {
       deleteMarker: deleteOnTarget,
       copy: async (entry) => {
-        const version: TaskEntry = entry.isChange
-          ? task.entry
-          : {
-              bucket: task.entry.bucket,
-              key: task.entry.key,
-              versionId: entry.versionId,
-              operation: 'put',
-              size: 0,
-              eventTime: task.entry.eventTime,
-              sequence: entry.pending?.sequence ?? '0',
-            };
+        if (entry.isChange) {
+          const copied = await copyVersion(ctx, task, task.entry, { transfer });
+          return copied.copied ? { applied: true, ...copied } : { applied: false, detail: copied.detail };
+        }
+        // A version found on the source ahead of its journal entry: planned from its real size.
+        const version: TaskEntry = {
+          bucket: task.entry.bucket,
+          key: task.entry.key,
+          versionId: entry.versionId,
+          operation: 'put',
+          eventTime: task.entry.eventTime,
+          sequence: entry.pending?.sequence ?? '0',
+        };
         const copied = await copyVersion(ctx, task, version);
         return copied.copied ? { applied: true, ...copied } : { applied: false, detail: copied.detail };
       },

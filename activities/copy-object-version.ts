@@ -1,14 +1,18 @@
 import type { Readable } from 'node:stream';
 import { CopyObjectCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { RUN_AS_REGULAR_ACTIVITY, type ReplicationTask, type TaskEntry } from '../shared/replication-task';
-import { copyMultipart, copySinglePut, type CopiedData } from './copy-data';
+import { RUN_AS_REGULAR_ACTIVITY, transferFor, type ReplanDetails, type Transfer } from '../shared/copy-plan';
+import type { ReplicationTask, TaskEntry } from '../shared/replication-task';
+import { copyMultipart } from './copy-multipart';
+import { copySinglePut } from './copy-single-put';
+import type { CopiedData } from './replica-write';
 import { describeSubject, replicationFailure, subjectOf } from './errors';
-import { bareEtag } from './hashing-stream';
+import { bareEtag, NULL_VERSION_ID } from '../shared/s3-names';
 import type { TargetEntry } from './placement';
 import { isReplica, markReplica, type ReplicaMarker } from './replica-metadata';
 import type { ReplicationContext } from './replication-context';
-import { isGone, openSourceVersion, tagsMatch, type SourceVersion } from './source-version';
+import { isGone } from '../clients/s3-errors';
+import { openSourceVersion, tagsMatch, type SourceVersion } from './source-version';
 
 export type VersionCopy =
   | ({ copied: true } & CopiedData)
@@ -25,7 +29,8 @@ export async function copyVersion(
   ctx: ReplicationContext,
   task: ReplicationTask,
   entry: TaskEntry,
-  options: { late?: boolean } = {},
+  /** `transfer`: the workflow's plan for its own change; absent, the source's size decides. */
+  options: { late?: boolean; transfer?: Transfer } = {},
 ): Promise<VersionCopy> {
   const subject = { ...subjectOf(task), versionId: entry.versionId };
   const target = ctx.targetClient(task.target.site);
@@ -44,7 +49,7 @@ export async function copyVersion(
   if (isReplica(source.userMetadata, source.tags)) {
     return skip('not replicated: the source version is itself a replica (no replication loops)');
   }
-  if (entry.versionId === 'null' && entry.etag && bareEtag(source.etag) !== entry.etag) {
+  if (entry.versionId === NULL_VERSION_ID && entry.etag && bareEtag(source.etag) !== entry.etag) {
     // An unversioned or suspended bucket keeps one "null" version: this write was overwritten
     // on the source and its own journal entry will bring the newer bytes.
     return skip('not replicated: superseded (the source overwrote its null version since)');
@@ -52,12 +57,22 @@ export async function copyVersion(
   if (task.target.requiredTags && !tagsMatch(source.tags, task.target.requiredTags)) {
     return skip(`not replicated: the version's tags do not match rule ${task.target.ruleId}`);
   }
-  if (Context.current().info.isLocal && source.size > ctx.settings.localActivityMaxBytes) {
-    // The journal said less (or nothing): copies this large need heartbeats and resumable parts.
+  const planned = options.transfer;
+  const transfer = planned ?? transferFor(source.size, ctx.settings);
+  const local = Context.current().info.isLocal;
+  if (
+    (local && source.size > ctx.settings.localActivityMaxBytes) ||
+    (planned === 'single-put' && transferFor(source.size, ctx.settings) === 'multipart')
+  ) {
+    // The journal said less than the source holds: such a copy needs heartbeats and resumable
+    // parts, which only the workflow can schedule (it decides the transfer from this size).
     body.destroy();
+    const details: ReplanDetails = { sourceSize: source.size };
     throw ApplicationFailure.create({
-      message: `${describeSubject(subject)} is ${source.size} bytes: continuing in a regular activity`,
+      message: `${describeSubject(subject)} is ${source.size} bytes, more than its plan allows (${local ? 'local activity' : transfer}): the workflow plans it again`,
       type: RUN_AS_REGULAR_ACTIVITY,
+      nonRetryable: true,
+      details: [details],
     });
   }
   const marker: ReplicaMarker = {
@@ -78,7 +93,8 @@ export async function copyVersion(
   let copied: CopiedData;
   try {
     const write = { source, metadata: marked.metadata, tags: marked.tags };
-    if (source.size > ctx.settings.multipartThresholdBytes) {
+    // An empty version has no part to upload (nor anything to resume).
+    if (transfer === 'multipart' && source.size > 0) {
       // Parts are read with ranged GETs, so the whole-object stream is not needed.
       body.destroy();
       copied = await copyMultipart(ctx, { ...task, entry }, write, target);

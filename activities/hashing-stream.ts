@@ -42,17 +42,6 @@ export function countingStream(source: Readable, onChunk?: (chunk: Buffer) => vo
   return { stream: tap, bytes: () => count };
 }
 
-/** An ETag without the quotes S3 puts around it. */
-export function bareEtag(etag: string | undefined): string | undefined {
-  return etag?.replace(/"/g, '');
-}
-
-/** S3 ETags of single-part uploads are the content MD5; multipart ones end in -<parts>. */
-export function plainMd5Etag(etag: string | undefined): string | undefined {
-  const bare = bareEtag(etag);
-  return bare && /^[0-9a-f]{32}$/i.test(bare) ? bare.toLowerCase() : undefined;
-}
-
 /** The ETag S3 computes for a multipart upload: MD5 of the parts' MD5s, dash, part count. */
 export function multipartEtag(partMd5s: Buffer[]): string {
   return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;

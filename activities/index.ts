@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import type { Transfer } from '../shared/copy-plan';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { applyChange } from './apply-change';
 import { keepHeartbeating } from './heartbeats';
@@ -6,7 +7,7 @@ import type { PendingChange } from './placement';
 import { replicateDeleteMarker } from './replicate-delete-marker';
 import { replicateObjectTags } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
-import { statusEvent, type StatusEvent } from './status-publisher';
+import { statusEvent, type StatusEvent } from '../clients/status-publisher';
 
 export type { ReplicationContext } from './replication-context';
 export type { PendingChange } from './placement';
@@ -63,11 +64,13 @@ export function createReplicationActivities(ctx: ReplicationContext) {
 
   return {
     /** A put: copied in the source's order (with the queued changes that precede it there). */
+    /** `transfer` is the workflow's multipart decision for this version (shared/copy-plan.ts). */
     async copyObjectVersion(
       task: ReplicationTask,
       pending: PendingChange[] = [],
+      transfer?: Transfer,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => applyChange(ctx, task, pending));
+      return tracked(task, () => applyChange(ctx, task, pending, transfer));
     },
     async replicateObjectTags(
       task: ReplicationTask,

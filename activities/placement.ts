@@ -29,6 +29,7 @@ import type { ReplicaMarker } from './replica-metadata';
 
 export type { PendingChange };
 import type { VersionEntry } from './version-history';
+import { NULL_VERSION_ID } from '../shared/s3-names';
 
 /** A target entry with its replica marker: `null` for versions this engine did not write. */
 export interface TargetEntry extends VersionEntry {
@@ -51,8 +52,8 @@ export function replicates(
   marker: ReplicaMarker,
   change: Pick<ChangeRef, 'versionId' | 'sequence'>,
 ): boolean {
-  if (change.versionId === 'null') {
-    return marker.sourceVersionId === 'null' && marker.sequence === change.sequence;
+  if (change.versionId === NULL_VERSION_ID) {
+    return marker.sourceVersionId === NULL_VERSION_ID && marker.sequence === change.sequence;
   }
   return marker.sourceVersionId === change.versionId;
 }
@@ -134,7 +135,7 @@ export function planSync(input: SyncInput): SyncPlan {
       return { kind: 'found', entry };
     }
     let sourceAt: number | undefined;
-    if (marker && !marker.late && marker.sourceVersionId !== 'null') {
+    if (marker && !marker.late && marker.sourceVersionId !== NULL_VERSION_ID) {
       sourceAt = position.get(marker.sourceVersionId);
       // Not listed yet: the source may list it further down.
       if (sourceAt === undefined && !input.sourceComplete) return { kind: 'need-more-source' };
@@ -160,7 +161,7 @@ export function planSync(input: SyncInput): SyncPlan {
   const segment: SegmentEntry[] = [];
   for (const e of newerThanAnchor) {
     if (e.isDeleteMarker && !input.replicateDeleteMarkers) continue;
-    if (!e.isDeleteMarker && e.versionId === 'null') continue; // null versions follow their own entries
+    if (!e.isDeleteMarker && e.versionId === NULL_VERSION_ID) continue; // null versions follow their own entries
     const isChange = isChangeEntry(e, change);
     const pending = isChange
       ? undefined
@@ -233,7 +234,7 @@ export function nullPlacement(change: ChangeRef, target: TargetEntry[]): SyncPla
       ? { kind: 'found', entry: latest }
       : {
           kind: 'sync',
-          segment: [{ versionId: 'null', isDeleteMarker: true, isChange: true, applicable: true }],
+          segment: [{ versionId: NULL_VERSION_ID, isDeleteMarker: true, isChange: true, applicable: true }],
           targetDeleteMarkers: 0,
         };
   }
@@ -241,7 +242,7 @@ export function nullPlacement(change: ChangeRef, target: TargetEntry[]): SyncPla
   if (found) return { kind: 'found', entry: found };
   return {
     kind: 'sync',
-    segment: [{ versionId: 'null', isDeleteMarker: false, isChange: true, applicable: true }],
+    segment: [{ versionId: NULL_VERSION_ID, isDeleteMarker: false, isChange: true, applicable: true }],
     targetDeleteMarkers: 0,
   };
 }

@@ -15,11 +15,16 @@
  *   `scal-replication-status: REPLICA` also in metadata when those 41 bytes fit.
  * `late` marks a version inserted above newer ones by a retry (see docs/DESIGN.md).
  */
-export const REPLICA_STATUS_FIELD = 'scal-replication-status';
-export const REPLICA_STATUS_VALUE = 'REPLICA';
-export const SOURCE_VERSION_FIELD = 'scal-version-id';
-export const REPLICA_FIELD = 'scal-crr';
-export const MARKER_TAG = 'scal-crr';
+import {
+  isReplicaStatus,
+  MARKER_TAG,
+  REPLICA_FIELD,
+  REPLICA_STATUS_FIELD,
+  REPLICA_STATUS_VALUE,
+  SOURCE_VERSION_FIELD,
+} from '../shared/replica-marker';
+
+export { compareSequences } from '../shared/replica-marker';
 // Written by earlier releases; still read.
 const LEGACY_SEQUENCE_FIELD = 'scal-source-sequence';
 const LEGACY_SITE_FIELD = 'scal-source-site';
@@ -148,18 +153,11 @@ export function readReplicaMarker(
 
 /** True when a version says it is a replica (metadata status or marker tag): never replicate it again. */
 export function isReplica(metadata: Record<string, string> | undefined, tags?: Tag[]): boolean {
-  if (metadata?.[REPLICA_STATUS_FIELD]?.toUpperCase() === REPLICA_STATUS_VALUE) return true;
+  if (isReplicaStatus(metadata?.[REPLICA_STATUS_FIELD])) return true;
   return readReplicaMarker(metadata, tags) !== undefined;
 }
 
 /** A replica's tags as the user sees them on the source: the marker tag removed. */
 export function userTags(tags: Tag[]): Tag[] {
   return tags.filter((t) => t.Key !== MARKER_TAG);
-}
-
-/** Compares journal sequences (decimal strings of arbitrary size). */
-export function compareSequences(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
 }

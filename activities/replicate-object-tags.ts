@@ -7,9 +7,11 @@ import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { taskIdentity } from '../shared/replication-task';
 import { replicationFailure, subjectOf } from './errors';
-import { MARKER_TAG, userTags, type Tag } from './replica-metadata';
+import { userTags, type Tag } from './replica-metadata';
+import { MARKER_TAG } from '../shared/replica-marker';
 import type { ReplicationContext } from './replication-context';
-import { isGone, readSourceTags } from './source-version';
+import { isGone } from '../clients/s3-errors';
+import { readSourceTags } from './source-version';
 import { replicasOf } from './target-state';
 
 /**

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
-import type { StatusPublisher } from './status-publisher';
+import type { StatusPublisher } from '../clients/status-publisher';
 import type { MarkerCache } from './version-history';
 
 /** Everything the replication activities need, injected by the worker (or a test). */

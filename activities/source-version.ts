@@ -80,10 +80,3 @@ export function taggingHeader(tags: Tag[]): string | undefined {
 export function tagsMatch(tags: Tag[], required: Record<string, string>): boolean {
   return Object.entries(required).every(([k, v]) => tags.some((t) => t.Key === k && t.Value === v));
 }
-
-/** S3's answer for a version that does not exist (any more). */
-export function isGone(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string };
-  const code = e?.Code ?? e?.name;
-  return code === 'NoSuchVersion' || code === 'NoSuchKey';
-}

@@ -18,6 +18,7 @@ import {
 } from './placement';
 import type { ReplicationContext } from './replication-context';
 import { keyHistory, readMarkerOf, type VersionEntry } from './version-history';
+import { NULL_VERSION_ID } from '../shared/s3-names';
 
 async function withMarker(
   ctx: ReplicationContext,
@@ -101,7 +102,7 @@ export async function placeChange(
   const target = new LazyHistory(targetHistory(ctx, task), TARGET_STEP);
   const source = new LazyHistory<SourceEntry>(sourceHistory(ctx, task), SOURCE_STEP);
   try {
-    if (change.versionId === 'null') {
+    if (change.versionId === NULL_VERSION_ID) {
       while (await target.more());
       return { plan: nullPlacement(change, target.entries), latest: target.entries[0] };
     }
@@ -146,7 +147,9 @@ export async function placeChange(
  * is recognised on its way back and does not bounce.
  */
 async function resolveOrigins(ctx: ReplicationContext, task: ReplicationTask, source: SourceEntry[]) {
-  const puts = source.filter((e) => !e.isDeleteMarker && e.versionId !== 'null').slice(0, ORIGIN_CHECKS);
+  const puts = source
+    .filter((e) => !e.isDeleteMarker && e.versionId !== NULL_VERSION_ID)
+    .slice(0, ORIGIN_CHECKS);
   for (const put of puts) {
     const marker = await readMarkerOf(
       ctx.source,
@@ -183,8 +186,8 @@ export async function replicasOf(
   for await (const entry of targetHistory(ctx, task)) {
     if (!entry.marker) continue;
     // A metadata change has its own sequence: "null" versions match their newest replica.
-    if (change.versionId === 'null') {
-      if (entry.marker.sourceVersionId === 'null') return [entry.versionId];
+    if (change.versionId === NULL_VERSION_ID) {
+      if (entry.marker.sourceVersionId === NULL_VERSION_ID) return [entry.versionId];
       continue;
     }
     if (replicates(entry.marker, change)) found.push(entry.versionId);

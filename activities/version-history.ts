@@ -6,8 +6,9 @@ import {
   type ListObjectVersionsCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { withDiagnosis } from './diagnose-error';
+import { withDiagnosis } from '../clients/s3-diagnosis';
 import { readReplicaMarker, type ReplicaMarker, type Tag } from './replica-metadata';
+import { bareEtag } from '../shared/s3-names';
 
 /** One entry of a key's version history, as ListObjectVersions reports it. */
 export interface VersionEntry {
@@ -111,7 +112,7 @@ export async function* keyHistory(
         isLatest: entry.IsLatest ?? false,
         lastModified: entry.LastModified,
         size: entry.Size,
-        etag: entry.ETag?.replace(/"/g, ''),
+        etag: bareEtag(entry.ETag),
       };
     }
     // The markers are opaque (MinIO adds its own suffix to NextKeyMarker): page on until

@@ -1,4 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { promisify } from 'node:util';
@@ -11,8 +12,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import type { S3SiteConnection } from '../activities/s3-clients';
+import type { S3SiteConnection } from '../clients/s3';
+import { cacheDir } from '../stack/paths';
 import type { S3SiteEndpoint } from '../stack/stack';
+import { log } from './log';
 import { tapPuts } from './put-tap';
 
 const run = promisify(execFile);
@@ -199,6 +202,25 @@ export async function rcloneCopy(
 export async function rcloneVersion(): Promise<string> {
   const { stdout } = await run('rclone', ['version']);
   return stdout.split('\n')[0] ?? 'rclone';
+}
+
+/** The `mc` that configures P2, built once into the stack's cache; undefined where Go cannot build it. */
+export function mcBinary(): string | undefined {
+  const dir = path.join(cacheDir(), 'bin');
+  const found = fs.existsSync(dir) ? fs.readdirSync(dir).find((d) => d.startsWith('mc-')) : undefined;
+  if (found) return path.join(dir, found, 'mc');
+  try {
+    const version = 'v0.0.0-20250313080218-cf909e1063a9';
+    const target = path.join(dir, `mc-${version}`);
+    log(`building mc ${version} from the Go module proxy (first run only)...`);
+    execFileSync('go', ['install', `github.com/minio/mc@${version}`], {
+      env: { ...process.env, GOBIN: target },
+      stdio: 'inherit',
+    });
+    return path.join(target, 'mc');
+  } catch {
+    return undefined;
+  }
 }
 
 /** P2: MinIO's own bucket replication, configured with `mc` (built from the Go module proxy). */

@@ -1,4 +1,4 @@
-import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { tapPuts } from './put-tap';
 import type { PutRecord } from './workloads';
@@ -62,13 +62,6 @@ export class DirectJournal {
       });
     });
   }
-}
-
-export async function createQuietBucket(s3: S3Client, bucket: string): Promise<void> {
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
 }
 
 export type { PutRecord };

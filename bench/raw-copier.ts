@@ -6,7 +6,7 @@
  */
 import readline from 'node:readline';
 import pLimit from 'p-limit';
-import { createS3Client, type S3SiteConnection } from '../activities/s3-clients';
+import { createS3Client, type S3SiteConnection } from '../clients/s3';
 import { copyObjectStreaming } from './baselines';
 
 interface CopierArgs {

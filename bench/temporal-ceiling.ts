@@ -1,7 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pLimit from 'p-limit';
+import { ComponentCpuSampler, temporalDevServer } from './component-cpu';
 import { touch } from './empty-workflows';
+import type { BenchResult } from './report';
 
 /**
  * Signal-with-starts `count` empty workflows (the populator's call, with no activity) and
@@ -56,4 +58,20 @@ export async function measureTemporalCeiling(
     await connection.close();
     await nativeConnection.close();
   }
+}
+
+/** The ceiling together with the server's CPU per workflow: what one workflow costs it at best. */
+export async function measureTemporalCeilingAndServerCpu(
+  address: string,
+  count: number,
+): Promise<BenchResult['temporalCeiling']> {
+  const serverCpu = new ComponentCpuSampler(temporalDevServer);
+  let serverSeconds = Number.NaN;
+  const ceiling = await measureTemporalCeiling(address, count, 64, {
+    start: () => serverCpu.start(),
+    stop: () => {
+      serverSeconds = serverCpu.stop().components.temporal ?? Number.NaN;
+    },
+  });
+  return { ...ceiling, serverCpuMsPerWorkflow: (serverSeconds / count) * 1000 };
 }

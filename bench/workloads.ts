@@ -16,6 +16,10 @@ export interface WorkloadSpec {
   run(s3: S3Client, bucket: string): Promise<PutRecord[]>;
 }
 
+/** Every bucket of a workload is named after it: one for each journal variant and each peer. */
+export const workloadBucket = (spec: WorkloadSpec, purpose: string): string =>
+  `bench-${spec.id.toLowerCase()}-${purpose}`;
+
 async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<PutRecord> {
   const started = Date.now();
   const out = await s3.send(

@@ -2,12 +2,12 @@
  * `replication` command line: setup, validate, status, failed, retry, and the local demo.
  */
 import { Command, Option } from 'commander';
-import { defaultConfigPath, loadEngineConfig } from '../config/engine-config';
+import { defaultConfigPath, loadEngineConfig, type EngineConfig } from '../config/engine-config';
 import { listFailed, retryFailed } from './commands/failures';
 import { DEFAULT_JOURNAL_ARN, runSetup } from './commands/setup';
 import { parseS3Url, runStatus } from './commands/status';
 import { runValidate } from './commands/validate';
-import { connectTemporal } from './temporal-client';
+import { connectTemporal } from '../clients/temporal';
 
 const out = (line: string) => console.log(line);
 const configOption = () =>
@@ -19,6 +19,13 @@ const configOption = () =>
 const program = new Command('replication')
   .description('Asynchronous cross-region replication for S3 buckets, on Temporal')
   .showHelpAfterError();
+
+/** The engine config, its deprecation warnings on stderr (stdout may be JSON). */
+function readConfig(file: string): EngineConfig {
+  const config = loadEngineConfig(file);
+  for (const warning of config.warnings) process.stderr.write(`warning: ${file}: ${warning}\n`);
+  return config;
+}
 
 program
   .command('setup')
@@ -76,7 +83,7 @@ program
   .option('--json', 'machine-readable output')
   .addOption(configOption())
   .action(async (url: string, o: { versionId?: string; json?: boolean; config: string }) => {
-    const config = loadEngineConfig(o.config);
+    const config = readConfig(o.config);
     const temporal = await connectTemporal(config);
     try {
       await runStatus(temporal.client, config, url, o.versionId, out, o.json);
@@ -96,7 +103,7 @@ program
   .option('--json', 'machine-readable output')
   .addOption(configOption())
   .action(async (o: { site?: string; bucket?: string; limit: number; json?: boolean; config: string }) => {
-    const temporal = await connectTemporal(loadEngineConfig(o.config));
+    const temporal = await connectTemporal(readConfig(o.config));
     try {
       const failed = await listFailed(temporal.client, o, o.limit);
       if (o.json) out(JSON.stringify(failed, null, 2));
@@ -124,7 +131,7 @@ program
   .option('--bucket <bucket>', 'only this source bucket')
   .addOption(configOption())
   .action(async (url: string | undefined, o: { site?: string; bucket?: string; config: string }) => {
-    const temporal = await connectTemporal(loadEngineConfig(o.config));
+    const temporal = await connectTemporal(readConfig(o.config));
     try {
       const object = url ? parseS3Url(url) : undefined;
       const count = await retryFailed(temporal.client, {

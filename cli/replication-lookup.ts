@@ -70,8 +70,9 @@ export async function lookupReplication(
     for await (const run of client.workflow.list({
       query: `WorkflowId = '${workflowId.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`,
     })) {
-      if (run.runId === description.runId || run.status.name !== 'COMPLETED') continue;
-      const older = await versionsOfRun(client, workflowId, run.runId, 'COMPLETED');
+      // Runs that continued as new hold the statuses their successor no longer carries.
+      if (run.runId === description.runId || run.status.name === 'RUNNING') continue;
+      const older = await versionsOfRun(client, workflowId, run.runId, run.status.name);
       versions.push(...older);
       if (older.some((v) => v.versionId === versionId) || ++runs >= maxRuns) break;
     }

@@ -7,14 +7,10 @@ import {
   PutBucketVersioningCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { errorCode } from '../activities/errors';
+import { errorCode, statusCode } from '../clients/s3-errors';
 
 /** One line a user can act on, e.g. "source site: credentials rejected (profile crr-source)". */
 export class SetupProblem extends Error {}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
 
 /** Explains an S3 failure in terms of what the user has to fix. */
 export function explainS3Error(
@@ -24,7 +20,7 @@ export function explainS3Error(
   err: unknown,
 ): string {
   const code = errorCode(err);
-  const status = statusOf(err);
+  const status = statusCode(err);
   const message = (err as Error)?.message ?? String(err);
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidClientTokenId'].includes(code)) {
     return `${what}: credentials rejected by ${endpoint} (${credentialSource}): ${code}`;
@@ -49,7 +45,7 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<'creat
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
     return 'exists';
   } catch (err) {
-    const status = statusOf(err);
+    const status = statusCode(err);
     if (status === 403)
       throw new SetupProblem(`bucket ${bucket} exists but is owned by another account (access denied)`);
     if (status !== 404) throw err;

@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { formatZodIssues } from '../shared/zod-issues';
 import { DEFAULT_TOPICS } from '../shared/topics';
 import { ReplicationConfigurationSchema, type ReplicationRule } from './replication-configuration';
 import { selectDestinations, type ReplicationDestination } from './rule-matching';
+import { bucketArn } from '../shared/s3-names';
 
 export type { ReplicationDestination };
 
@@ -62,32 +64,39 @@ const EngineConfigSchema = z
         // queue: the SDK's default ratio (0.2) would leave 2 of 10 pollers on it.
         workflowTaskPolls: z.number().int().min(2).optional(),
         nonStickyToStickyPollRatio: z.number().min(0.01).max(1).default(1),
-        multipartThresholdBytes: z
-          .number()
-          .int()
-          .default(256 * MiB),
-        localActivityMaxBytes: z
-          .number()
-          .int()
-          .min(0)
-          .default(8 * MiB),
         partSizeBytes: z
           .number()
           .int()
           .min(5 * MiB, 'must be at least 5 MiB (the S3 minimum part size)')
           .default(16 * MiB),
         partConcurrency: z.number().int().min(1).max(64).default(4),
+        shutdownGraceMs: z.number().int().min(0).default(30_000),
+      })
+      .prefault({}),
+    /**
+     * How every key's workflow applies its versions: read by the populator (it starts the
+     * workflows with them) and by the worker, hence its own section rather than `worker.*`.
+     */
+    policy: z
+      .object({
         maxAttempts: z.number().int().min(1).default(20),
         initialRetryIntervalMs: z.number().int().min(1).default(1000),
         maxRetryIntervalMs: z.number().int().min(1).default(60_000),
+        /** Versions larger than this are copied as resumable multipart uploads (as are puts of unknown size). */
+        multipartThresholdBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(256 * MiB),
+        /** Versions up to this size (and tags, delete markers) start as local activities. 0 disables. */
+        localActivityMaxBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(8 * MiB),
         continueAsNewAfterVersions: z.number().int().min(1).default(200),
-        shutdownGraceMs: z.number().int().min(0).default(30_000),
       })
-      .prefault({})
-      .refine((w) => w.multipartThresholdBytes >= w.partSizeBytes, {
-        message: 'multipartThresholdBytes must be at least partSizeBytes',
-        path: ['multipartThresholdBytes'],
-      }),
+      .prefault({}),
     populator: z
       .object({
         /** Keys signalled at once, per partition. */
@@ -126,6 +135,13 @@ const EngineConfigSchema = z
       .prefault({}),
   })
   .superRefine((config, ctx) => {
+    if (config.policy.multipartThresholdBytes < config.worker.partSizeBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['policy', 'multipartThresholdBytes'],
+        message: 'must be at least worker.partSizeBytes',
+      });
+    }
     if (!(config.sourceSite in config.sites)) {
       ctx.addIssue({
         code: 'custom',
@@ -151,7 +167,7 @@ const EngineConfigSchema = z
           });
         }
         const resolved = sites.length > 0 ? sites : [config.defaultDestinationSite];
-        if (resolved.includes(config.sourceSite) && rule.Destination.Bucket === `arn:aws:s3:::${bucket}`) {
+        if (resolved.includes(config.sourceSite) && rule.Destination.Bucket === bucketArn(bucket)) {
           ctx.addIssue({
             code: 'custom',
             path: ['replication', bucket, 'Rules', i, 'Destination'],
@@ -162,7 +178,46 @@ const EngineConfigSchema = z
     }
   });
 
-export type EngineConfig = z.infer<typeof EngineConfigSchema>;
+/** Settings of `policy` that older configs kept under `worker`: still read there, with a warning. */
+export const POLICY_SETTINGS = [
+  'maxAttempts',
+  'initialRetryIntervalMs',
+  'maxRetryIntervalMs',
+  'multipartThresholdBytes',
+  'localActivityMaxBytes',
+  'continueAsNewAfterVersions',
+] as const;
+
+export type EngineConfig = z.infer<typeof EngineConfigSchema> & {
+  /** What the config file should change (deprecated names), for the process to log at start. */
+  warnings: string[];
+};
+
+/** Moves `worker.<policy setting>` to `policy.<setting>` (unless set there too) and says so. */
+function movePolicySettings(json: unknown): { json: unknown; warnings: string[] } {
+  const warnings: string[] = [];
+  if (typeof json !== 'object' || json === null) return { json, warnings };
+  const raw = json as Record<string, unknown>;
+  const worker = raw.worker;
+  if (typeof worker !== 'object' || worker === null) return { json, warnings };
+  const workerOut: Record<string, unknown> = { ...(worker as Record<string, unknown>) };
+  const policy: Record<string, unknown> =
+    typeof raw.policy === 'object' && raw.policy !== null
+      ? { ...(raw.policy as Record<string, unknown>) }
+      : {};
+  for (const name of POLICY_SETTINGS) {
+    if (!(name in workerOut)) continue;
+    if (name in policy) {
+      warnings.push(`worker.${name} is ignored: policy.${name} is set (remove worker.${name})`);
+    } else {
+      policy[name] = workerOut[name];
+      warnings.push(`worker.${name} is deprecated: move it to policy.${name}`);
+    }
+    delete workerOut[name];
+  }
+  if (warnings.length === 0) return { json, warnings };
+  return { json: { ...raw, worker: workerOut, policy }, warnings };
+}
 export type SiteConfig = EngineConfig['sites'][string];
 
 /** Lists every problem as `<field path>: <problem>`, one per line. */
@@ -174,12 +229,12 @@ function namedSites(sites: Record<string, unknown>, rule: ReplicationRule): stri
 }
 
 export function parseEngineConfig(json: unknown, env: NodeJS.ProcessEnv = process.env): EngineConfig {
-  const result = EngineConfigSchema.safeParse(json);
+  const moved = movePolicySettings(json);
+  const result = EngineConfigSchema.safeParse(moved.json);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-    throw new ConfigError(`invalid engine config:\n${lines.join('\n')}`);
+    throw new ConfigError(`invalid engine config:\n${formatZodIssues(result.error.issues)}`);
   }
-  const config = result.data;
+  const config: EngineConfig = { ...result.data, warnings: moved.warnings };
   if (env.TEMPORAL_ADDRESS) config.temporal.address = env.TEMPORAL_ADDRESS;
   if (env.TEMPORAL_NAMESPACE) config.temporal.namespace = env.TEMPORAL_NAMESPACE;
   if (env.KAFKA_BROKERS) config.kafka.brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim());
@@ -228,4 +283,8 @@ export function destinationsFor(
   const replication = config.replication[bucket];
   if (!replication) return [];
   return selectDestinations(replication, object, (rule) => siteOfRule(config, rule));
+}
+/** Every site some rule replicates to, i.e. the task queues a worker serves by default. */
+export function destinationSites(config: EngineConfig): string[] {
+  return Object.keys(config.sites).filter((site) => site !== config.sourceSite);
 }

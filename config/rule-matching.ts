@@ -1,4 +1,5 @@
 import type { ReplicationConfiguration, ReplicationRule } from './replication-configuration';
+import { bucketOfArn } from '../shared/s3-names';
 
 export interface ReplicationDestination {
   site: string;
@@ -14,9 +15,7 @@ export interface ReplicationDestination {
   requiredTags?: Record<string, string>;
 }
 
-export function targetBucketName(arn: string): string {
-  return arn.replace(/^arn:aws:s3:::/, '');
-}
+export const targetBucketName = bucketOfArn;
 
 function ruleTags(rule: ReplicationRule): Array<{ Key: string; Value: string }> {
   return rule.Filter?.Tag ? [rule.Filter.Tag] : (rule.Filter?.And?.Tags ?? []);

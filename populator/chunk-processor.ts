@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Producer } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import { statusEvent, type StatusPublisher } from '../activities/status-publisher';
+import { statusEvent, type StatusPublisher } from '../clients/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
 import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
 import type { ReplicationTask } from '../shared/replication-task';
@@ -17,6 +17,7 @@ import {
   signalReplicationTasks,
   tasksBySignal,
 } from './workflow-signaller';
+import { NULL_VERSION_ID } from '../shared/s3-names';
 
 /** How recent a versioning answer must be to refuse an entry without versionId. */
 const RECHECK_VERSIONING_MS = 1_000;
@@ -80,7 +81,7 @@ export function refusalKind(field: string | undefined): string {
 /** New versions and delete markers in a versioned bucket always have a version id. */
 function needsVersionId(entry: JournalEntry, config: EngineConfig): boolean {
   return (
-    entry.versionId === 'null' &&
+    entry.versionId === NULL_VERSION_ID &&
     (entry.operation === 'put' || entry.operation === 'delete-marker') &&
     !entry.isReplica &&
     (config.replication[entry.bucket] !== undefined || entry.replication !== undefined)

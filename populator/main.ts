@@ -4,14 +4,13 @@
  * and commits every chunk Temporal fully accepted; the rest is consumed again on restart
  * (duplicates are dropped by the workflows).
  */
-import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
-import { Kafka, logLevel } from 'kafkajs';
-import { clientFor } from '../activities/s3-clients';
-import { batchingStatusPublisher, kafkaStatusPublisher } from '../activities/status-publisher';
+import { createKafka } from '../clients/kafka';
+import { clientFor, createSiteClients } from '../clients/s3';
+import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
+import { lazyTemporalClient } from '../clients/temporal';
 import { defaultConfigPath, loadEngineConfig } from '../config/engine-config';
 import { createLogger } from '../shared/logger';
-import { createSiteClients } from '../workers/site-clients';
 import { createPopulator } from './populator';
 
 async function main(): Promise<void> {
@@ -22,14 +21,10 @@ async function main(): Promise<void> {
   const opts = program.opts<{ config?: string }>();
   const logger = createLogger('populator');
   const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
-  const kafka = new Kafka({
-    clientId: `${config.kafka.clientId}-populator`,
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.WARN,
-  });
+  for (const warning of config.warnings) logger.warn({ config: true }, warning);
+  const kafka = createKafka(config, 'populator');
   // A lazy connection lets the populator start (and wait) while Temporal is still down.
-  const connection = Connection.lazy({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = lazyTemporalClient(config);
   const producer = kafka.producer();
   const clients = createSiteClients(config);
   const populator = createPopulator({
@@ -41,7 +36,7 @@ async function main(): Promise<void> {
       maxWaitTimeInMs: config.populator.fetchMaxWaitMs,
     }),
     producer,
-    temporal,
+    temporal: temporal.client,
     source: clientFor(clients, config.sourceSite),
     // Partitions are consumed concurrently: gather their PENDING events into one request.
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
@@ -51,7 +46,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping populator');
     await populator.stop();
-    await connection.close().catch(() => undefined);
+    await temporal.close().catch(() => undefined);
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

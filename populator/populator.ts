@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { StatusPublisher } from '../activities/status-publisher';
+import type { StatusPublisher } from '../clients/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
 import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';

@@ -11,6 +11,7 @@ import {
   selectCandidateDestinations,
   type CandidateDestination,
 } from '../config/rule-matching';
+import { bucketOfArn } from '../shared/s3-names';
 
 /** A version's tags, or why they could not be read (the lookup has already retried what it could). */
 export type TagsLookupResult = { tags: Record<string, string> } | { unknown: string };
@@ -35,14 +36,9 @@ export interface ReplicationPlan {
   tagsUnknown?: string;
 }
 
-function bucketFromArn(arn: string | undefined): string | undefined {
-  if (!arn) return undefined;
-  return arn.startsWith('arn:aws:s3:::') ? arn.slice('arn:aws:s3:::'.length) : arn;
-}
-
 /** Backbeat-style entries name their destination sites and bucket themselves. */
 function targetsFromReplicationInfo(entry: JournalEntry, config: EngineConfig): ReplicationTarget[] {
-  const bucket = bucketFromArn(entry.replication?.destination);
+  const bucket = entry.replication?.destination ? bucketOfArn(entry.replication.destination) : undefined;
   if (!bucket) return [];
   return (entry.replication?.sites ?? [])
     .filter((site) => site in config.sites && site !== config.sourceSite)

@@ -1,17 +1,10 @@
 import { GetBucketVersioningCommand, GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
-import { classifyError, errorCode } from '../activities/errors';
+import { classifyError, describeS3Error } from '../clients/s3-errors';
 import type { JournalEntry } from '../shared/journal-entry';
 import type { TagsLookup } from './replication-planner';
+import { NULL_VERSION_ID } from '../shared/s3-names';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `NoSuchVersion (HTTP 404): The specified version does not exist.` */
-export function describeS3Error(err: unknown): string {
-  const e = err as { message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e?.$metadata?.httpStatusCode;
-  const message = e?.message && !['UnknownError', 'Unknown'].includes(e.message) ? e.message : '';
-  return `${errorCode(err)}${status ? ` (HTTP ${status})` : ''}${message ? `: ${message.slice(0, 300)}` : ''}`;
-}
 
 const MAX_ATTEMPTS = 3;
 const MIN_ATTEMPT_MS = 500;
@@ -33,7 +26,7 @@ export function createTagsLookup(source: S3Client, retryMs: number): TagsLookup 
           new GetObjectTaggingCommand({
             Bucket: entry.bucket,
             Key: entry.key,
-            VersionId: entry.versionId === 'null' ? undefined : entry.versionId,
+            VersionId: entry.versionId === NULL_VERSION_ID ? undefined : entry.versionId,
           }),
           { abortSignal: AbortSignal.timeout(Math.max(deadline - Date.now(), MIN_ATTEMPT_MS)) },
         );

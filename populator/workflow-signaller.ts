@@ -11,14 +11,14 @@ import {
 import { replicationWorkflowId } from '../shared/workflow-id';
 
 export function replicationSettings(config: EngineConfig): ReplicateKeyInput['settings'] {
-  const w = config.worker;
+  const p = config.policy;
   return {
-    maxAttempts: w.maxAttempts,
-    initialRetryIntervalMs: w.initialRetryIntervalMs,
-    maxRetryIntervalMs: w.maxRetryIntervalMs,
-    multipartThresholdBytes: w.multipartThresholdBytes,
-    localActivityMaxBytes: w.localActivityMaxBytes,
-    continueAsNewAfterVersions: w.continueAsNewAfterVersions,
+    maxAttempts: p.maxAttempts,
+    initialRetryIntervalMs: p.initialRetryIntervalMs,
+    maxRetryIntervalMs: p.maxRetryIntervalMs,
+    multipartThresholdBytes: p.multipartThresholdBytes,
+    localActivityMaxBytes: p.localActivityMaxBytes,
+    continueAsNewAfterVersions: p.continueAsNewAfterVersions,
   };
 }
 

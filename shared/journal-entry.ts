@@ -33,8 +33,8 @@ export interface JournalEntry {
   /** The version id; the string 'null' for objects written while versioning was off. */
   versionId: string;
   operation: JournalOperation;
-  /** Bytes of the version's data; 0 for delete markers. */
-  size: number;
+  /** Bytes of the version's data; 0 for delete markers; undefined when the journal did not say. */
+  size?: number;
   /** ETag without quotes, when known. */
   etag?: string;
   /** ISO 8601 time of the journal event. */

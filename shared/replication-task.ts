@@ -122,11 +122,7 @@ export interface AppliedAhead {
   detail: string;
 }
 
-/**
- * Error type a local activity throws for a change it should not run (a copy larger than
- * the journal said): the workflow goes on with a regular activity at once.
- */
-export const RUN_AS_REGULAR_ACTIVITY = 'RunAsRegularActivity';
+export { RUN_AS_REGULAR_ACTIVITY } from './copy-plan';
 
 /** What an activity reports for one version it applied. */
 export interface ReplicationOutcome {

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const opts = program.opts<{ config?: string; sites?: string }>();
   const logger = createLogger('worker');
   const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
+  for (const warning of config.warnings) logger.warn({ config: true }, warning);
   const worker = await createReplicationWorker({ config, logger, sites: opts.sites?.split(',') });
   // Temporal's runtime already turns SIGINT/SIGTERM into a graceful worker shutdown.
   await worker.run();

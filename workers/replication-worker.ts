@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Producer } from 'kafkajs';
+import { createKafka } from '../clients/kafka';
+import { connectWorkerConnection } from '../clients/temporal';
 import type { Logger } from 'pino';
 import { createReplicationActivities, MarkerCache } from '../activities';
-import { clientFor } from '../activities/s3-clients';
-import { batchingStatusPublisher, kafkaStatusPublisher } from '../activities/status-publisher';
-import type { EngineConfig } from '../config/engine-config';
+import { clientFor, createSiteClients } from '../clients/s3';
+import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
+import { destinationSites, type EngineConfig } from '../config/engine-config';
 import { taskQueueFor } from '../shared/workflow-contract';
-import { createSiteClients, destinationSites } from './site-clients';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -63,20 +64,15 @@ export async function createReplicationWorker(
   }
   const w = config.worker;
   const clients = createSiteClients(config, w.maxConcurrentActivities * Math.max(1, w.partConcurrency));
-  const kafka = new Kafka({
-    clientId: `${config.kafka.clientId}-worker`,
-    brokers: config.kafka.brokers,
-    logLevel: logLevel.WARN,
-  });
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer: Producer = createKafka(config, 'worker').producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const activities = createReplicationActivities({
     sourceSite: config.sourceSite,
     source: clientFor(clients, config.sourceSite),
     targetClient: (site) => clientFor(clients, site),
     settings: {
-      multipartThresholdBytes: w.multipartThresholdBytes,
-      localActivityMaxBytes: w.localActivityMaxBytes,
+      multipartThresholdBytes: config.policy.multipartThresholdBytes,
+      localActivityMaxBytes: config.policy.localActivityMaxBytes,
       partSizeBytes: w.partSizeBytes,
       partConcurrency: w.partConcurrency,
     },
@@ -84,7 +80,7 @@ export async function createReplicationWorker(
     logger,
     markers: new MarkerCache(),
   });
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectWorkerConnection(config);
   const workers = await Promise.all(
     sites.map((site) =>
       Worker.create({

@@ -20,7 +20,14 @@ import type {
   ReplicationStatus,
   ReplicationTask,
 } from '../shared/replication-task';
-import { RUN_AS_REGULAR_ACTIVITY, taskIdentity } from '../shared/replication-task';
+import { taskIdentity } from '../shared/replication-task';
+import {
+  RUN_AS_REGULAR_ACTIVITY,
+  startsLocally,
+  transferFor,
+  type ReplanDetails,
+  type Transfer,
+} from '../shared/copy-plan';
 import { CRR_STATUS } from '../shared/search-attributes';
 import {
   FAILED_MEMO,
@@ -63,6 +70,16 @@ function nonRetryable(err: unknown): boolean {
     return nonRetryable(err.cause);
   }
   return err instanceof ApplicationFailure && err.nonRetryable === true;
+}
+
+/** The source's real size when an activity refused its plan (RUN_AS_REGULAR_ACTIVITY). */
+function replanOf(err: unknown): ReplanDetails | undefined {
+  const failure = err instanceof ActivityFailure ? err.cause : err;
+  if (!(failure instanceof ApplicationFailure) || failure.type !== RUN_AS_REGULAR_ACTIVITY) return undefined;
+  const details = failure.details?.[0] as Partial<ReplanDetails> | undefined;
+  return {
+    sourceSize: typeof details?.sourceSize === 'number' ? details.sourceSize : Number.MAX_SAFE_INTEGER,
+  };
 }
 
 /**
@@ -116,18 +133,26 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   let activitySeq = 0;
   // Regular activities heartbeat (resumable multipart, fast retry after a crash) and carry the
   // task's identity in their id, so that `status` can name what a pending activity is doing.
-  const regular = (task: ReplicationTask, attemptsUsed: number) =>
+  const regular = (task: ReplicationTask, attemptsUsed: number, transfer: Transfer) =>
     proxyActivities<Activities>({
       activityId: `${taskIdentity(task)}#${++activitySeq}@${attemptsUsed}`,
-      startToCloseTimeout: task.entry.size > settings.multipartThresholdBytes ? '24 hours' : '1 hour',
+      startToCloseTimeout: transfer === 'multipart' ? '24 hours' : '1 hour',
       heartbeatTimeout: HEARTBEAT_TIMEOUT,
-      retry: { ...retry, maximumAttempts: Math.max(1, settings.maxAttempts - attemptsUsed) },
+      retry: {
+        ...retry,
+        maximumAttempts: Math.max(1, settings.maxAttempts - attemptsUsed),
+        nonRetryableErrorTypes: [RUN_AS_REGULAR_ACTIVITY],
+      },
     });
 
-  const call = (activities: Activities, task: ReplicationTask): Promise<ReplicationOutcome> => {
+  const call = (
+    activities: Activities,
+    task: ReplicationTask,
+    transfer: Transfer,
+  ): Promise<ReplicationOutcome> => {
     switch (task.entry.operation) {
       case 'put':
-        return activities.copyObjectVersion(task, book.pendingChanges(PENDING_PASSED));
+        return activities.copyObjectVersion(task, book.pendingChanges(PENDING_PASSED), transfer);
       case 'metadata':
         return activities.replicateObjectTags(task, book.replicaOf(task.entry.versionId));
       case 'delete-marker':
@@ -138,24 +163,39 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     }
   };
 
+  /**
+   * Runs a task as a regular activity; when the source contradicts the plan (the version is
+   * larger than the journal said), once more with the transfer planned from its real size.
+   */
+  const runRegular = async (
+    task: ReplicationTask,
+    attemptsUsed: number,
+    transfer: Transfer,
+  ): Promise<{ outcome: ReplicationOutcome; attempts: number }> => {
+    try {
+      const outcome = await call(regular(task, attemptsUsed, transfer), task, transfer);
+      return { outcome, attempts: attemptsUsed + outcome.attempts };
+    } catch (err) {
+      const replan = replanOf(err);
+      if (!replan || transfer === 'multipart') throw err;
+      return runRegular(task, attemptsUsed + 1, transferFor(replan.sourceSize, settings));
+    }
+  };
+
   /** Runs the task; resolves with its outcome and the attempts it took in all. */
   const apply = async (task: ReplicationTask): Promise<{ outcome: ReplicationOutcome; attempts: number }> => {
-    const small =
-      task.entry.operation === 'put'
-        ? task.entry.size <= settings.localActivityMaxBytes
-        : settings.localActivityMaxBytes > 0;
-    if (!small) {
-      const outcome = await call(regular(task, 0), task);
-      return { outcome, attempts: outcome.attempts };
-    }
+    // The one multipart decision for this change (shared/copy-plan.ts), from the journal's size.
+    const transfer = transferFor(task.entry.size, settings);
+    if (!startsLocally(task.entry, settings)) return runRegular(task, 0, transfer);
     try {
-      const outcome = await call(local, task);
+      const outcome = await call(local, task, transfer);
       return { outcome, attempts: outcome.attempts };
     } catch (err) {
+      const replan = replanOf(err);
+      if (replan) return runRegular(task, 1, transferFor(replan.sourceSize, settings));
       if (nonRetryable(err) || localAttempts >= settings.maxAttempts) throw err;
       // The quick attempts failed: go on with server-scheduled retries and heartbeats.
-      const outcome = await call(regular(task, localAttempts), task);
-      return { outcome, attempts: localAttempts + outcome.attempts };
+      return runRegular(task, localAttempts, transfer);
     }
   };
 

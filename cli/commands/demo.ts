@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Kafka, logLevel } from 'kafkajs';
-import { createS3Client } from '../../activities/s3-clients';
+import { createKafka } from '../../clients/kafka';
+import { createS3Client } from '../../clients/s3';
 import { upsertProfile } from '../../config/credentials-file';
 import { loadEngineConfig } from '../../config/engine-config';
 import { ManagedProcess } from '../../stack/managed-process';
@@ -10,9 +10,10 @@ import { defaultStateDir, repoRoot } from '../../stack/paths';
 import { LOCAL_SITE_CREDENTIALS, startStack } from '../../stack/stack';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { lookupReplication } from '../replication-lookup';
-import { connectTemporal } from '../temporal-client';
+import { connectTemporal } from '../../clients/temporal';
 import { localSetupOptions, runSetup } from './setup';
 import { WORKER_NODE_FLAGS } from '../../workers/node-flags';
+import { REPLICA_STATUS_FIELD, SOURCE_VERSION_FIELD } from '../../shared/replica-marker';
 
 const SOURCE_BUCKET = 'source-bucket';
 const TARGET_BUCKET = 'target-bucket';
@@ -135,8 +136,8 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
   }
   const head = await target.send(new HeadObjectCommand({ Bucket: TARGET_BUCKET, Key: FIRST_KEY }));
   out(
-    `[demo] target copy s3://${TARGET_BUCKET}/${FIRST_KEY}: x-amz-meta-scal-replication-status=${head.Metadata?.['scal-replication-status']}, ` +
-      `source version ${head.Metadata?.['scal-version-id']}, ${head.ContentLength} bytes, ETag ${head.ETag}`,
+    `[demo] target copy s3://${TARGET_BUCKET}/${FIRST_KEY}: x-amz-meta-${REPLICA_STATUS_FIELD}=${head.Metadata?.[REPLICA_STATUS_FIELD]}, ` +
+      `source version ${head.Metadata?.[SOURCE_VERSION_FIELD]}, ${head.ContentLength} bytes, ETag ${head.ETag}`,
   );
   const workflowId = replicationWorkflowId('target', SOURCE_BUCKET, FIRST_KEY);
   out('');
@@ -153,7 +154,7 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
   out(`[demo] failures:   CRR_CONFIG=${configPath} npm run -s replication -- failed`);
   out('[demo] replication events follow (Ctrl-C stops everything):');
 
-  const kafka = new Kafka({ clientId: 'crr-demo', brokers: info.kafka.brokers, logLevel: logLevel.NOTHING });
+  const kafka = createKafka(config, 'cli');
   const consumer = kafka.consumer({ groupId: `crr-demo-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic: info.topics.status, fromBeginning: false });
@@ -167,5 +168,4 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
       }
     },
   });
-  void workflowId;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ListBucketsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../activities/s3-clients';
+import { createS3Client } from '../../clients/s3';
 import { describeCredentialSource, resolveSiteCredentials } from '../../config/credentials';
 import { parseEngineConfig, saveEngineConfig, type EngineConfig } from '../../config/engine-config';
 import { MINIO_JOURNAL_QUEUE_ARN } from '../../shared/topics';
@@ -11,6 +11,7 @@ import {
   explainS3Error,
   SetupProblem,
 } from '../site-checks';
+import { bucketArn } from '../../shared/s3-names';
 
 export interface SetupOptions {
   config: string;
@@ -77,7 +78,7 @@ export function withReplicationRule(raw: RawConfig, o: SetupOptions): RawConfig 
         Priority: priority,
         Status: 'Enabled',
         Filter: { Prefix: o.prefix },
-        Destination: { Bucket: `arn:aws:s3:::${o.targetBucket}`, StorageClass: o.site },
+        Destination: { Bucket: bucketArn(o.targetBucket), StorageClass: o.site },
         DeleteMarkerReplication: { Status: o.deleteMarkers ? 'Enabled' : 'Disabled' },
       },
     ],

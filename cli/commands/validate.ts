@@ -1,6 +1,7 @@
-import { createS3Client } from '../../activities/s3-clients';
+import { createS3Client } from '../../clients/s3';
 import { describeCredentialSource, resolveSiteCredentials } from '../../config/credentials';
-import { loadEngineConfig } from '../../config/engine-config';
+import { loadEngineConfig, siteOfRule } from '../../config/engine-config';
+import { bucketOfArn } from '../../shared/s3-names';
 import { checkVersioning, explainS3Error, SetupProblem } from '../site-checks';
 import { HeadBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 
@@ -19,13 +20,8 @@ export async function runValidate(configPath: string, out: (line: string) => voi
   for (const [bucket, replication] of Object.entries(config.replication)) {
     bucketsBySite.set(config.sourceSite, new Set([...(bucketsBySite.get(config.sourceSite) ?? []), bucket]));
     for (const rule of replication.Rules) {
-      const target = rule.Destination.Bucket.replace(/^arn:aws:s3:::/, '');
-      const sites =
-        rule.Destination.StorageClass &&
-        rule.Destination.StorageClass.split(',').every((s) => s in config.sites)
-          ? rule.Destination.StorageClass.split(',')
-          : [config.defaultDestinationSite ?? ''];
-      for (const site of sites)
+      const target = bucketOfArn(rule.Destination.Bucket);
+      for (const site of siteOfRule(config, rule))
         bucketsBySite.set(site, new Set([...(bucketsBySite.get(site) ?? []), target]));
     }
   }

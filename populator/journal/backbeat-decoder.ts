@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { DecodeResult } from '../../shared/journal-entry';
 import type { JournalDecoder } from './journal-decoder';
-import { BucketNameSchema, describeIssue } from './limits';
+import { describeIssue } from '../../shared/zod-issues';
+import { BucketNameSchema } from './limits';
 import { entryFromObjectMetadata, MAX_METADATA_KEY_LENGTH, ObjectMetadataSchema } from './object-metadata';
 
 const BackbeatEntrySchema = z.object({

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { DecodeResult } from '../../shared/journal-entry';
 import type { JournalDecoder } from './journal-decoder';
-import { BucketNameSchema, describeIssue, MAX_UINT32 } from './limits';
+import { describeIssue } from '../../shared/zod-issues';
+import { BucketNameSchema, MAX_UINT32 } from './limits';
 import { entryFromObjectMetadata, MAX_METADATA_KEY_LENGTH, ObjectMetadataSchema } from './object-metadata';
 
 const Uint32Schema = z.number().int('must be an integer').min(0, 'must not be negative').max(MAX_UINT32);

@@ -44,20 +44,3 @@ export function keyProblem(key: string): string | undefined {
   if (bytes > MAX_KEY_BYTES) return `is ${bytes} bytes in UTF-8, more than S3's ${MAX_KEY_BYTES}`;
   return undefined;
 }
-
-/** `a.b.0.c` for a zod issue path. */
-export function issuePath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
-}
-
-/** One readable line for a zod issue: the field and what is wrong with it. */
-export function describeIssue(
-  issue: z.core.$ZodIssue,
-  prefix: readonly PropertyKey[] = [],
-): { field: string; problem: string } {
-  const field = issuePath([...prefix, ...issue.path]) || '(document)';
-  const typed = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
-  let problem = issue.message;
-  if (typed) problem = typed[2] === 'undefined' ? 'is missing' : `must be a ${typed[1]} (got ${typed[2]})`;
-  return { field, problem };
-}

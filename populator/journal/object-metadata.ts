@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { JournalEntry, JournalOperation } from '../../shared/journal-entry';
 import { EtagSchema, keyProblem, MAX_VERSION_ID_LENGTH, ObjectSizeSchema, VersionIdSchema } from './limits';
+import { bareEtag, NULL_VERSION_ID } from '../../shared/s3-names';
+import { isReplicaStatus, REPLICA_STATUS_FIELD } from '../../shared/replica-marker';
 
 /** Object metadata as Backbeat's metadata log and Zenko's MongoDB store keep it. */
 export const ObjectMetadataSchema = z
@@ -38,6 +40,7 @@ export function splitMetadataKey(metadataKey: string): { key: string; versionId?
     : { key: metadataKey.slice(0, at), versionId: metadataKey.slice(at + 1) };
 }
 
+/** A journal sequence from an event time, for journals without one: nanoseconds since 1970. */
 export function eventTimeNs(iso: string): string {
   return (BigInt(new Date(iso).getTime()) * 1_000_000n).toString();
 }
@@ -94,17 +97,16 @@ export function entryFromObjectMetadata(args: {
     entry: {
       bucket: args.bucket,
       key,
-      versionId: versionId ?? 'null',
+      versionId: versionId ?? NULL_VERSION_ID,
       operation,
-      size: operation === 'put' ? (metadata['content-length'] ?? 0) : 0,
-      etag: metadata['content-md5']?.replace(/"/g, ''),
+      size: operation === 'put' ? metadata['content-length'] : 0,
+      etag: bareEtag(metadata['content-md5']),
       eventTime: new Date(eventTime).toISOString(),
       sequence: args.sequence ?? eventTimeNs(eventTime),
       contentType: metadata['content-type'],
       userMetadata: Object.keys(userMetadata).length > 0 ? userMetadata : undefined,
       tags: metadata.tags,
-      isReplica:
-        info?.status === 'REPLICA' || userMetadata['scal-replication-status']?.toUpperCase() === 'REPLICA',
+      isReplica: isReplicaStatus(info?.status) || isReplicaStatus(userMetadata[REPLICA_STATUS_FIELD]),
       replication: info
         ? {
             status: info.status,

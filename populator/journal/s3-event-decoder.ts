@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { DecodeResult, JournalEntry } from '../../shared/journal-entry';
+import { describeIssue } from '../../shared/zod-issues';
 import type { JournalDecoder } from './journal-decoder';
 import {
   BucketNameSchema,
-  describeIssue,
   EtagSchema,
   keyProblem,
   MAX_RECORDS_PER_MESSAGE,
@@ -13,6 +13,8 @@ import {
 } from './limits';
 import { eventTimeNs } from './object-metadata';
 import { canonicalEventName, classifyEventName } from './s3-event-names';
+import { bareEtag, NULL_VERSION_ID } from '../../shared/s3-names';
+import { isReplicaStatus, REPLICA_STATUS_FIELD } from '../../shared/replica-marker';
 
 const RecordSchema = z
   .object({
@@ -111,26 +113,22 @@ export const s3EventDecoder: JournalDecoder = {
       );
       const contentType =
         object.contentType ?? Object.entries(meta).find(([n]) => n.toLowerCase() === 'content-type')?.[1];
-      const replicaMark = (
-        userMetadata['scal-replication-status'] ??
-        meta['x-amz-replication-status'] ??
-        ''
-      ).toUpperCase();
+      const replicaMark = userMetadata[REPLICA_STATUS_FIELD] ?? meta['x-amz-replication-status'];
       const sequence = object.sequencer
         ? BigInt(`0x${object.sequencer}`).toString()
         : eventTimeNs(record.eventTime);
       entries.push({
         bucket: record.s3.bucket.name,
         key,
-        versionId: object.versionId || 'null',
+        versionId: object.versionId || NULL_VERSION_ID,
         operation,
-        size: operation === 'put' ? (object.size ?? 0) : 0,
-        etag: object.eTag?.replace(/"/g, ''),
+        size: operation === 'put' ? object.size : 0,
+        etag: bareEtag(object.eTag),
         eventTime: new Date(record.eventTime).toISOString(),
         sequence,
         contentType,
         userMetadata: Object.keys(userMetadata).length > 0 ? userMetadata : undefined,
-        isReplica: replicaMark === 'REPLICA',
+        isReplica: isReplicaStatus(replicaMark),
         format: 's3-event',
       });
     }

@@ -7,10 +7,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { retryFailed } from '../../cli/commands/failures';
-import { DiagnosedS3Error, diagnoseS3Error } from '../../activities/diagnose-error';
-import { errorCode } from '../../activities/errors';
+import { DiagnosedS3Error, diagnoseS3Error } from '../../clients/s3-diagnosis';
+import { errorCode } from '../../clients/s3-errors';
 import { upsertProfile } from '../../config/credentials-file';
-import { createSiteClients } from '../../workers/site-clients';
+import { createSiteClients } from '../../clients/s3';
 import { ReplicationHarness } from '../support/replication-harness';
 import { headLatest } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';

@@ -6,7 +6,8 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { MARKER_TAG, USER_METADATA_LIMIT, userMetadataSize } from '../../activities/replica-metadata';
+import { USER_METADATA_LIMIT, userMetadataSize } from '../../activities/replica-metadata';
+import { MARKER_TAG } from '../../shared/replica-marker';
 import type { ReplicationTask, VersionStatus } from '../../shared/replication-task';
 import { REPLICATE_KEY_WORKFLOW, replicationTasksSignal, taskQueueFor } from '../../shared/workflow-contract';
 import { replicationWorkflowId } from '../../shared/workflow-id';

@@ -1,13 +1,9 @@
-import {
-  CreateBucketCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  type PutObjectCommandOutput,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type PutObjectCommandOutput } from '@aws-sdk/client-s3';
 import { temporal as proto } from '@temporalio/proto';
 import { listFailed, retryFailed } from '../../cli/commands/failures';
 import { CRR_STATUS } from '../../shared/search-attributes';
 import { replicationWorkflowId } from '../../shared/workflow-id';
+import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../support/journal-records';
 import { ReplicationHarness } from '../support/replication-harness';
 import { headLatest, replicaHistory } from '../support/s3-helpers';
 import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
@@ -41,51 +37,11 @@ const destination = harness.destinations[0]!;
 beforeAll(() => harness.start(), 120_000);
 afterAll(() => harness.stop(), 60_000);
 
-async function produce(
-  messages: Array<{ key: string; value: string }>,
-  topic = stack.topics.journal,
-): Promise<void> {
-  const producer = kafkaFor(stack).producer();
-  await producer.connect();
-  await producer.send({ topic, messages });
-  await producer.disconnect();
-}
-
-/** A bucket on the source site with no journal notification: only the entries the test produces describe it. */
-async function quietSourceObject(
-  key: string,
-  body: string,
-): Promise<{ bucket: string; put: PutObjectCommandOutput }> {
-  const bucket = uniqueBucket('journal-quiet');
-  await source.send(new CreateBucketCommand({ Bucket: bucket }));
-  await source.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
-  const put = await source.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain' }),
-  );
-  return { bucket, put };
-}
-
-function objectMetadata(key: string, put: PutObjectCommandOutput, size: number) {
-  return {
-    key,
-    versionId: put.VersionId,
-    'content-length': size,
-    'content-md5': put.ETag?.replace(/"/g, ''),
-    'content-type': 'text/plain',
-    'last-modified': new Date().toISOString(),
-    'x-amz-meta-origin': 'journal-test',
-    replicationInfo: {
-      status: 'PENDING',
-      backends: [{ site: 'target', status: 'PENDING', dataStoreVersionId: '' }],
-      content: ['DATA', 'METADATA'],
-      destination: `arn:aws:s3:::${destination.bucket}`,
-      storageClass: 'target',
-      role: 'arn:aws:iam::123456789012:role/backbeat',
-    },
-  };
-}
+const produce = (messages: Array<{ key: string; value: string }>, topic = stack.topics.journal) =>
+  produceTo(stack, messages, topic);
+const quietSourceObject = (key: string, body: string) => quietVersionedObject(source, key, body);
+const objectMetadata = (key: string, put: PutObjectCommandOutput, size: number) =>
+  backbeatObjectMetadata(key, put, size, { site: 'target', bucket: destination.bucket });
 
 describe('journal formats, dead letters, loops and failures', () => {
   test('a malformed journal message goes to the dead-letter topic and the pipeline continues', async () => {

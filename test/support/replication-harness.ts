@@ -4,16 +4,18 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
-import { clientFor } from '../../activities/s3-clients';
-import { kafkaStatusPublisher } from '../../activities/status-publisher';
+import { clientFor } from '../../clients/s3';
+import { kafkaStatusPublisher } from '../../clients/status-publisher';
 import { upsertProfile } from '../../config/credentials-file';
-import { parseEngineConfig, type EngineConfig } from '../../config/engine-config';
+import { parseEngineConfig, POLICY_SETTINGS, type EngineConfig } from '../../config/engine-config';
+
+const isPolicySetting = (name: string) => (POLICY_SETTINGS as readonly string[]).includes(name);
 import { lookupReplication } from '../../cli/replication-lookup';
 import { localSetupOptions, runSetup } from '../../cli/commands/setup';
 import { createPopulator } from '../../populator/populator';
 import type { VersionStatus } from '../../shared/replication-task';
 import { createReplicationWorker, type RunningReplicationWorker } from '../../workers/replication-worker';
-import { createSiteClients } from '../../workers/site-clients';
+import { createSiteClients } from '../../clients/s3';
 import type { StackInfo } from '../../stack/stack';
 import { uniqueBucket } from './stack';
 
@@ -51,7 +53,8 @@ export class ReplicationHarness {
     private readonly stack: StackInfo,
     readonly name: string,
     readonly destinations: HarnessDestination[],
-    private readonly workerOverrides: Partial<EngineConfig['worker']> = {},
+    /** `worker.*` and `policy.*` settings, by their names (each goes to its section). */
+    private readonly overrides: Partial<EngineConfig['worker'] & EngineConfig['policy']> = {},
     /** Edits the config file setup wrote, before the engine reads it (e.g. a broken site). */
     private readonly editConfig: (raw: EditableConfig) => void = () => undefined,
     /** Extra profiles for the credentials file (engine processes re-read it when it changes). */
@@ -76,11 +79,12 @@ export class ReplicationHarness {
       JSON.stringify({
         kafka: { brokers: this.stack.kafka.brokers, consumerGroup: `populator-${id}` },
         temporal: { address: this.stack.temporal.address, taskQueuePrefix: `crr-${id}` },
-        worker: {
+        worker: Object.fromEntries(Object.entries(this.overrides).filter(([k]) => !isPolicySetting(k))),
+        policy: {
           initialRetryIntervalMs: 200,
           maxRetryIntervalMs: 2000,
           maxAttempts: 5,
-          ...this.workerOverrides,
+          ...Object.fromEntries(Object.entries(this.overrides).filter(([k]) => isPolicySetting(k))),
         },
       }),
     );

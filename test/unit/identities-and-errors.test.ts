@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { classifyError, errorCode } from '../../activities/errors';
-import { multipartEtag, plainMd5Etag } from '../../activities/hashing-stream';
-import { compareSequences } from '../../activities/replica-metadata';
+import { classifyError, errorCode } from '../../clients/s3-errors';
+import { multipartEtag } from '../../activities/hashing-stream';
+import { plainMd5Etag } from '../../shared/s3-names';
+import { compareSequences } from '../../shared/replica-marker';
 import { upsertProfile } from '../../config/credentials-file';
 import { resolveSiteCredentials } from '../../config/credentials';
 import { replicationWorkflowId } from '../../shared/workflow-id';

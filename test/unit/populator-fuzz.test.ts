@@ -9,7 +9,10 @@ const COUNT = 10_000;
 
 function entryProblems(entry: JournalEntry): string[] {
   const problems: string[] = [];
-  if (!Number.isInteger(entry.size) || entry.size < 0 || entry.size > MAX_OBJECT_SIZE)
+  if (
+    entry.size !== undefined &&
+    (!Number.isInteger(entry.size) || entry.size < 0 || entry.size > MAX_OBJECT_SIZE)
+  )
     problems.push(`size ${entry.size}`);
   if (entry.key.length === 0 || Buffer.byteLength(entry.key) > MAX_KEY_BYTES) problems.push('key length');
   if (typeof entry.versionId !== 'string' || entry.versionId.length === 0) problems.push('versionId');

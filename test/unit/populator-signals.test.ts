@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Producer, ProducerRecord } from 'kafkajs';
 import pino from 'pino';
-import type { StatusEvent, StatusPublisher } from '../../activities/status-publisher';
+import type { StatusEvent, StatusPublisher } from '../../clients/status-publisher';
 import {
   processChunk,
   refusalKind,

@@ -3,6 +3,8 @@ import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { resolveSiteCredentials } from '../config/credentials';
+import type { EngineConfig } from '../config/engine-config';
 
 export interface S3SiteConnection {
   endpoint: string;
@@ -11,7 +13,10 @@ export interface S3SiteConnection {
   credentials: AwsCredentialIdentityProvider | { accessKeyId: string; secretAccessKey: string };
 }
 
-/** One S3 client per site, each with a keep-alive socket pool sized for the worker's concurrency. */
+/**
+ * The S3 clients of the engine: one per site, each with a keep-alive socket pool sized for the
+ * process's concurrency. Retries are Temporal's (or the populator's), never the SDK's.
+ */
 export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Client {
   const agentOptions = { keepAlive: true, maxSockets, keepAliveMsecs: 10_000 };
   return new S3Client({
@@ -40,4 +45,44 @@ export function clientFor(clients: SiteClients, site: string): S3Client {
   const client = clients.get(site);
   if (!client) throw new Error(`no S3 client for site "${site}": is it in the config's sites?`);
   return client;
+}
+
+/** Where credential reloads are reported (a pino logger fits); never given the keys. */
+export interface CredentialReloadLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * An S3 client for every configured site, credentials resolved from profiles or the
+ * environment. Profile credentials are read again when the credentials or config file
+ * changes (checked at most once a second), so a fixed file takes effect without a restart
+ * and without recreating the clients.
+ */
+export function createSiteClients(
+  config: EngineConfig,
+  maxSockets = 64,
+  logger?: CredentialReloadLogger,
+): Map<string, S3Client> {
+  return new Map(
+    Object.entries(config.sites).map(([name, site]) => [
+      name,
+      createS3Client(
+        {
+          endpoint: site.endpoint,
+          region: site.region,
+          forcePathStyle: site.forcePathStyle,
+          credentials: resolveSiteCredentials(site, process.env, {
+            onRead: ({ profile, files, reason, ok }) => {
+              if (reason === 'changed')
+                logger?.info(
+                  { site: name, profile, files, ok },
+                  'credential files changed: profile read again',
+                );
+            },
+          }),
+        },
+        maxSockets,
+      ),
+    ]),
+  );
 }

@@ -1,12 +1,7 @@
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import {
-  classifyError,
-  errorCode,
-  failureReason,
-  isBodylessS3Error,
-  replicationFailure,
-} from '../../activities/errors';
-import { DiagnosedS3Error, diagnoseS3Error, withDiagnosis } from '../../activities/diagnose-error';
+import { failureReason, replicationFailure } from '../../activities/errors';
+import { classifyError, errorCode, isBodylessS3Error } from '../../clients/s3-errors';
+import { DiagnosedS3Error, diagnoseS3Error, withDiagnosis } from '../../clients/s3-diagnosis';
 
 /** An SDK error as the client throws it; `headers` become the hidden `$response`. */
 function sdkError(name: string, status?: number, message = name, headers?: Record<string, string>) {

@@ -1,8 +1,10 @@
 /**
- * Moves a source version's bytes to the target: one streaming PUT, or a resumable multipart
- * upload. Never through Temporal; memory bounded by sockets, not by object size.
+ * A version's bytes to the target as a multipart upload that survives a crash: parts are
+ * ranged GETs piped into UploadPart (memory bounded by part size × concurrency), and the
+ * upload id and parts are heartbeated so that the next attempt resumes the same upload.
  */
 import type { Readable } from 'node:stream';
+import pLimit from 'p-limit';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -10,35 +12,23 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListPartsCommand,
-  PutObjectCommand,
   UploadPartCommand,
   type Part,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ReplicationTask } from '../shared/replication-task';
+import { isUploadGone } from '../clients/s3-errors';
 import { describeSubject, replicationFailure, subjectOf } from './errors';
-import { bareEtag, countingStream, hashingStream, multipartEtag, plainMd5Etag } from './hashing-stream';
+import { hashingStream, multipartEtag } from './hashing-stream';
+import { bareEtag, plainMd5Etag } from '../shared/s3-names';
 import type { ReplicationContext } from './replication-context';
-import { s3VersionId, taggingHeader, type SourceVersion } from './source-version';
+import { s3VersionId, type SourceVersion } from './source-version';
 import { reportProgress } from './heartbeats';
-import type { Tag } from './replica-metadata';
+import { putHeaders, type CopiedData, type ReplicaWrite } from './replica-write';
 
 const MAX_PARTS = 10_000;
 const MiB = 1024 * 1024;
-
-/** What the target version is written with: the source's headers and the marked metadata and tags. */
-export interface ReplicaWrite {
-  source: SourceVersion;
-  metadata: Record<string, string>;
-  tags: Tag[];
-}
-
-export interface CopiedData {
-  targetVersionId?: string;
-  bytes: number;
-  detail?: string;
-}
 
 /** Details heartbeated while a multipart copy runs, so that a retried attempt resumes the upload. */
 interface MultipartProgress {
@@ -47,64 +37,9 @@ interface MultipartProgress {
   parts: Array<{ PartNumber: number; ETag: string; md5: string }>;
 }
 
-function putHeaders(task: ReplicationTask, write: ReplicaWrite) {
-  return {
-    Bucket: task.target.bucket,
-    Key: task.entry.key,
-    ...write.source.headers,
-    Metadata: write.metadata,
-    Tagging: taggingHeader(write.tags),
-  };
-}
-
-/** One streaming PUT, verified by the target through Content-MD5 or by hashing the bytes. */
-export async function copySinglePut(
-  task: ReplicationTask,
-  write: ReplicaWrite,
-  body: Readable,
-  target: S3Client,
-): Promise<CopiedData> {
-  const { source } = write;
-  const sourceMd5 = plainMd5Etag(source.etag);
-  // With Content-MD5 the target itself rejects bytes that differ from the source's MD5
-  // (BadDigest), so hashing them here as well would only spend CPU (~0.5 s per 256 MiB).
-  // Without it (multipart or encrypted sources) the streamed bytes are hashed and compared.
-  const hashed = sourceMd5 ? undefined : hashingStream(body);
-  const streamed = hashed ?? countingStream(body);
-  const expectedMd5 = () => sourceMd5 ?? hashed!.md5Hex();
-  const put = await target.send(
-    new PutObjectCommand({
-      ...putHeaders(task, write),
-      Body: streamed.stream,
-      ContentLength: source.size,
-      ContentMD5: sourceMd5 ? Buffer.from(sourceMd5, 'hex').toString('base64') : undefined,
-    }),
-  );
-  if (streamed.bytes() !== source.size) {
-    throw new ApplicationFailure(
-      `size mismatch for ${describeSubject(subjectOf(task))}: streamed ${streamed.bytes()} of ${source.size} bytes`,
-      'TransientSizeMismatch',
-    );
-  }
-  const targetEtag = plainMd5Etag(put.ETag);
-  if (targetEtag && targetEtag !== expectedMd5()) {
-    throw new ApplicationFailure(
-      `checksum mismatch for ${describeSubject(subjectOf(task))}: target ETag ${targetEtag}, expected MD5 ${expectedMd5()}`,
-      'TransientChecksumMismatch',
-    );
-  }
-  return { targetVersionId: put.VersionId, bytes: source.size };
-}
-
 function partSizeFor(size: number, configured: number): number {
   if (Math.ceil(size / configured) <= MAX_PARTS) return configured;
   return Math.ceil(size / MAX_PARTS / MiB) * MiB;
-}
-
-/** A NoSuchUpload answer: the heartbeated upload was aborted or completed, so start over. */
-function uploadIsGone(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchUpload' || e?.Code === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404;
 }
 
 async function listAllParts(
@@ -184,7 +119,7 @@ async function resumeUpload(
   } catch (err) {
     // Only a vanished upload means starting over; an unreachable target fails this attempt
     // (the next one resumes), rather than abandoning the parts already sent.
-    if (uploadIsGone(err)) return undefined;
+    if (isUploadGone(err)) return undefined;
     throw err;
   }
   const recorded = new Map(previous.parts.map((p) => [p.PartNumber, p]));
@@ -280,11 +215,8 @@ export async function copyMultipart(
   };
 
   try {
-    const queue = [...todo];
-    const workers = Array.from({ length: Math.min(ctx.settings.partConcurrency, queue.length) }, async () => {
-      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await copyPart(next);
-    });
-    await Promise.all(workers);
+    const limit = pLimit(ctx.settings.partConcurrency);
+    await Promise.all(todo.map((partNumber) => limit(() => copyPart(partNumber))));
     const parts = [...progress.parts].sort((a, b) => a.PartNumber - b.PartNumber);
     const completed = await target.send(
       new CompleteMultipartUploadCommand({

@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isBodylessS3Error } from './errors';
+import { isBodylessS3Error } from './s3-errors';
 
 /** The request that failed: its bucket and, for object requests, key and version. */
 export interface S3RequestTarget {

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { upsertProfile } from '../config/credentials-file';
+import { repoRoot } from '../stack/paths';
+import type { StackInfo } from '../stack/stack';
+import { WORKER_NODE_FLAGS } from '../workers/node-flags';
+import { MiB } from './throughput';
+
+export const WORKER_SETTINGS: Record<string, number> = {
+  maxConcurrentActivities: 32,
+  maxConcurrentWorkflowTasks: 32,
+  maxCachedWorkflows: 2000,
+  partSizeBytes: 16 * MiB,
+  partConcurrency: 4,
+  // BENCH_WORKER='{"partSizeBytes": 33554432}' tries other worker settings (reported with the results).
+  ...(JSON.parse(process.env.BENCH_WORKER ?? '{}') as Record<string, number>),
+};
+
+/** The engine under test: the production bundle's worker and populator, each a process of its own. */
+export interface Engine {
+  worker: ChildProcess;
+  populator: ChildProcess;
+}
+
+export interface EngineFiles {
+  configPath: string;
+  credentialsPath: string;
+}
+
+/** The engine reads the stack's sites from profiles, as it would in production. */
+export function writeEngineFiles(stateDir: string, info: StackInfo): EngineFiles {
+  const credentialsPath = path.join(stateDir, 'credentials');
+  upsertProfile(credentialsPath, 'crr-source', info.sites.source);
+  upsertProfile(credentialsPath, 'crr-target', info.sites.target);
+  const configPath = path.join(stateDir, 'crr.config.json');
+  fs.writeFileSync(
+    configPath,
+    JSON.stringify({
+      kafka: { brokers: info.kafka.brokers },
+      temporal: { address: info.temporal.address },
+      worker: WORKER_SETTINGS,
+    }),
+  );
+  return { configPath, credentialsPath };
+}
+
+function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
+  const out = fs.openSync(path.join(logDir, `${name}.log`), 'a');
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of each engine process (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${path.resolve(process.env.BENCH_PROFILE)}`,
+        `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
+  const flags = name === 'worker' ? WORKER_NODE_FLAGS : [];
+  return spawn(process.execPath, [...profile, ...flags, path.join(repoRoot, 'dist', entry)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+}
+
+/** Resolves once both processes have had time to connect to Kafka and Temporal. */
+export async function startEngine(files: EngineFiles, logDir: string): Promise<Engine> {
+  const env = {
+    CRR_CONFIG: files.configPath,
+    AWS_SHARED_CREDENTIALS_FILE: files.credentialsPath,
+    CRR_LOG_LEVEL: 'warn',
+  };
+  const engine = {
+    worker: spawnEngine('worker', 'workers/main.js', env, logDir),
+    populator: spawnEngine('populator', 'populator/main.js', env, logDir),
+  };
+  await new Promise((r) => setTimeout(r, 5000));
+  return engine;
+}
+
+export async function stopEngine(engine: Engine): Promise<void> {
+  await Promise.all(
+    [engine.worker, engine.populator].map(
+      (child) =>
+        new Promise<void>((resolve) =>
+          child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')),
+        ),
+    ),
+  );
+}

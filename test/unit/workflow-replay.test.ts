@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import * as proto from '@temporalio/proto';
+import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
+import { DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+
+/**
+ * Replays the histories recorded from the real engine (test/replay/record-histories.ts) with
+ * the workflow code in the tree: a change to replicateKeyWorkflow that would break the runs
+ * open in production (non-deterministic: other commands, in another order) fails here.
+ * See test/replay/README.md.
+ */
+
+type History = proto.temporal.api.history.v1.IHistory;
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+const HISTORIES = path.resolve(__dirname, '../replay/histories');
+
+/** Event types without their EVENT_TYPE_ prefix. */
+type EventTypeName =
+  | 'MARKER_RECORDED'
+  | 'ACTIVITY_TASK_SCHEDULED'
+  | 'ACTIVITY_TASK_COMPLETED'
+  | 'ACTIVITY_TASK_FAILED'
+  | 'UPSERT_WORKFLOW_SEARCH_ATTRIBUTES';
+
+/** Each fixture, and what its history must show for the scenario it is named after. */
+const FIXTURES: Record<string, { last: proto.temporal.api.enums.v1.EventType; shows: EventTypeName[] }> = {
+  'one-version': { last: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, shows: ['MARKER_RECORDED'] },
+  'overwrite-storm': {
+    last: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    shows: ['MARKER_RECORDED'],
+  },
+  'failed-then-retried': {
+    last: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    shows: ['MARKER_RECORDED', 'ACTIVITY_TASK_FAILED', 'UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'],
+  },
+  'multipart-heartbeats': {
+    last: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    shows: ['ACTIVITY_TASK_SCHEDULED', 'ACTIVITY_TASK_COMPLETED'],
+  },
+  'delete-marker': { last: EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, shows: ['MARKER_RECORDED'] },
+};
+const NAMES = Object.keys(FIXTURES).sort();
+
+/**
+ * The SDK's historyFromJSON. Where npm installed @temporalio/common and @temporalio/proto with
+ * two copies of protobufjs, it throws "type must be a Type"; the same conversion is then done
+ * with the ProtoJSON module of the copy @temporalio/proto was generated with.
+ */
+function historyOf(json: unknown): History {
+  try {
+    return historyFromJSON(json);
+  } catch (err) {
+    if (!(err instanceof TypeError) || !/must be a Type/.test(err.message)) throw err;
+  }
+  const fromProto = createRequire(require.resolve('@temporalio/proto'));
+  const protojson = fromProto('protobufjs/ext/protojson') as {
+    fromJson(type: unknown, json: unknown, options: { ignoreUnknownFields: boolean }): History;
+  };
+  const root = patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown };
+  return protojson.fromJson(root.lookupType('temporal.api.history.v1.History'), json, {
+    ignoreUnknownFields: true,
+  });
+}
+
+const load = (name: string) =>
+  historyOf(JSON.parse(fs.readFileSync(path.join(HISTORIES, `${name}.json`), 'utf8')) as unknown);
+
+test('the recorded histories are the five scenarios, none lost', () => {
+  const files = fs
+    .readdirSync(HISTORIES)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''))
+    .sort();
+  expect(files).toEqual(NAMES);
+});
+
+test.each(NAMES)('%s: the history shows what the scenario is for', (name) => {
+  const events = load(name).events ?? [];
+  const { last, shows } = FIXTURES[name]!;
+  expect(events[0]?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+  expect(events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name).toBe('replicateKeyWorkflow');
+  expect(events.at(-1)?.eventType).toBe(last);
+  for (const type of shows) {
+    expect(events.map((e) => e.eventType)).toContain(EventType[`EVENT_TYPE_${type}`]);
+  }
+});
+
+beforeAll(() => {
+  try {
+    // The SDK logs every bundle and worker state change at INFO; warnings and errors are enough here.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed in this process.
+  }
+});
+
+test('every recorded history replays with the workflow code in the tree', async () => {
+  const results: Array<Pick<ReplayResult, 'workflowId'> & { error?: string }> = [];
+  const replay = Worker.runReplayHistories(
+    { workflowsPath: require.resolve('../../workflows'), replayName: 'crr-workflow-replay' },
+    NAMES.map((name) => ({ workflowId: name, history: load(name) })),
+  );
+  for await (const result of replay) {
+    results.push({
+      workflowId: result.workflowId,
+      ...(result.error ? { error: `${result.error.name}: ${result.error.message}` } : {}),
+    });
+  }
+  // A non-deterministic change names the fixture and the mismatch here.
+  expect(results).toEqual(NAMES.map((workflowId) => ({ workflowId })));
+}, 120_000);
