@@ -6,7 +6,7 @@ import type { ReplicationTask, TaskEntry } from '../shared/replication-task';
 import { copyMultipart } from './copy-multipart';
 import { copySinglePut } from './copy-single-put';
 import type { CopiedData } from './replica-write';
-import { describeSubject, replicationFailure, subjectOf } from './errors';
+import { describeSubject, explainWriteFailure, replicationFailure, subjectOf } from './errors';
 import { bareEtag, NULL_VERSION_ID } from '../shared/s3-names';
 import type { TargetEntry } from './placement';
 import { isReplica, markReplica, type ReplicaMarker } from './replica-metadata';
@@ -85,7 +85,7 @@ export async function copyVersion(
   if (!marked.ok) {
     body.destroy();
     throw ApplicationFailure.create({
-      message: `cannot replicate ${describeSubject(subject)}: ${marked.reason}`,
+      message: `[NO_ROOM_FOR_MARKER] cannot replicate ${describeSubject(subject)}: ${marked.reason}`,
       type: 'PermanentNoRoomForMarker',
       nonRetryable: true,
     });
@@ -103,11 +103,21 @@ export async function copyVersion(
     }
   } catch (err) {
     body.destroy();
-    throw replicationFailure('copying data', subject, err);
+    throw replicationFailure(
+      'copying data',
+      subject,
+      await explainWriteFailure(target, task.target.bucket, err),
+    );
   }
-  if (copied.targetVersionId) {
-    ctx.markers.set(task.target.site, task.target.bucket, entry.key, copied.targetVersionId, marker);
+  if (!copied.targetVersionId) {
+    // Without versions the target keeps only the latest write: order and exactly-once cannot hold.
+    throw ApplicationFailure.create({
+      message: `[TARGET_VERSIONING_DISABLED] copying data failed for ${describeSubject(subject)}: the destination bucket returned no version id (enable versioning on it, then retry)`,
+      type: 'PermanentVersioningDisabled',
+      nonRetryable: true,
+    });
   }
+  ctx.markers.set(task.target.site, task.target.bucket, entry.key, copied.targetVersionId, marker);
   return { copied: true, ...copied };
 }
 

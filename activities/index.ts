@@ -8,6 +8,7 @@ import { replicateDeleteMarker } from './replicate-delete-marker';
 import { replicateObjectTags } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
 import { statusEvent, type StatusEvent } from '../clients/status-publisher';
+import { workerMetrics, type WorkerMetrics } from '../metrics/worker-metrics';
 
 export type { ReplicationContext } from './replication-context';
 export type { PendingChange } from './placement';
@@ -15,9 +16,13 @@ export { MarkerCache } from './version-history';
 
 /**
  * The replication activities, bound to the clients they use (dependency injection keeps
- * them testable and lets one worker serve several sites).
+ * them testable and lets one worker serve several sites). Their metrics go to the process's
+ * registry unless `metrics` says otherwise; counting is in memory and never throws.
  */
-export function createReplicationActivities(ctx: ReplicationContext) {
+export function createReplicationActivities(
+  ctx: ReplicationContext,
+  metrics: WorkerMetrics = workerMetrics(),
+) {
   // The status topic is for observers; Temporal holds the authoritative status, so a Kafka
   // hiccup is logged but never fails or delays a replication.
   const publish = async (events: StatusEvent[]) => {
@@ -40,9 +45,11 @@ export function createReplicationActivities(ctx: ReplicationContext) {
     });
     const processing = publish([statusEvent(task, 'PROCESSING', { attempt })]);
     const started = Date.now();
+    const measured = metrics.attemptStarted(task);
     const stopHeartbeats = keepHeartbeating();
     try {
       const outcome = await work();
+      measured.succeeded(outcome);
       await processing;
       await publish([
         statusEvent(task, 'COMPLETED', {
@@ -54,6 +61,7 @@ export function createReplicationActivities(ctx: ReplicationContext) {
       log.info({ ms: Date.now() - started, bytes: outcome.bytes, detail: outcome.detail }, 'replicated');
       return outcome;
     } catch (err) {
+      measured.failed(err); // no-op when the attempt already succeeded (publishing never throws)
       await processing;
       log.warn({ err: (err as Error).message, ms: Date.now() - started }, 'replication attempt failed');
       throw err;
@@ -86,6 +94,8 @@ export function createReplicationActivities(ctx: ReplicationContext) {
     },
     /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
     async publishReplicationStatus(events: StatusEvent[]): Promise<void> {
+      for (const event of events)
+        if (event.status === 'FAILED') metrics.versionFailed(event.site, event.operation);
       await publish(events);
     },
   };

@@ -1,11 +1,12 @@
 /**
  * `replication` command line: setup, validate, status, failed, retry, and the local demo.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath, loadEngineConfig, type EngineConfig } from '../config/engine-config';
-import { listFailed, retryFailed } from './commands/failures';
+import { listFailed, retryFailed } from '../operations/failures';
+import { describeSiteState, pauseSites, resumeSites, targetSites } from '../operations/site-control';
 import { DEFAULT_JOURNAL_ARN, runSetup } from './commands/setup';
-import { parseS3Url, runStatus } from './commands/status';
+import { parseS3Target, runStatus } from './commands/status';
 import { runValidate } from './commands/validate';
 import { connectTemporal } from '../clients/temporal';
 
@@ -20,6 +21,16 @@ const program = new Command('replication')
   .description('Asynchronous cross-region replication for S3 buckets, on Temporal')
   .showHelpAfterError();
 
+/** A commander parser for a positive number option, naming the option when it is not one. */
+function parsePositiveNumber(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${option} must be a positive number (got "${value}")`);
+    return n;
+  };
+}
+
 /** The engine config, its deprecation warnings on stderr (stdout may be JSON). */
 function readConfig(file: string): EngineConfig {
   const config = loadEngineConfig(file);
@@ -32,10 +43,13 @@ program
   .description(
     'create buckets, enable versioning, attach the journal notification, check access and store a replication rule',
   )
-  .requiredOption('--source-bucket <bucket>', 'bucket to replicate from')
-  .requiredOption('--source-profile <profile>', 'AWS profile (shared credentials file) of the source site')
-  .requiredOption('--target-bucket <bucket>', 'bucket to replicate to')
-  .requiredOption('--target-profile <profile>', 'AWS profile of the target site')
+  .requiredOption('--source-bucket <bucket>', 'bucket to replicate from (required)')
+  .requiredOption(
+    '--source-profile <profile>',
+    'AWS profile (shared credentials file) of the source site (required)',
+  )
+  .requiredOption('--target-bucket <bucket>', 'bucket to replicate to (required)')
+  .requiredOption('--target-profile <profile>', 'AWS profile of the target site (required)')
   .option('--prefix <prefix>', 'replicate only keys starting with this prefix', '')
   .option('--site <name>', 'name of the destination site', 'target')
   .option('--source-site <name>', 'name of the source site', 'source')
@@ -53,6 +67,10 @@ program
   .option('--no-notification', 'do not attach the journal notification to the source bucket')
   .option('--journal-arn <arn>', 'notification target of the journal on the source site', DEFAULT_JOURNAL_ARN)
   .addOption(configOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication setup --source-bucket photos --source-profile src --target-bucket photos-dr --target-profile dr --site dr \\\n      --source-endpoint http://s3.paris:9000 --target-endpoint http://s3.oslo:9000 --prefix 2026/',
+  )
   .action(async (o) => {
     const problems = await runSetup(
       {
@@ -71,6 +89,7 @@ program
   .command('validate')
   .description('check the config, the sites and the buckets without changing anything')
   .addOption(configOption())
+  .addHelpText('after', '\nExamples:\n  replication validate --config /etc/crr/crr.config.json')
   .action(async (o: { config: string }) => {
     process.exitCode = (await runValidate(o.config, out)) > 0 ? 1 : 0;
   });
@@ -82,6 +101,10 @@ program
   .option('--version-id <id>', 'one version (default: every version the latest run knows)')
   .option('--json', 'machine-readable output')
   .addOption(configOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication status s3://photos/2026/cat.jpg\n  replication status s3://photos/2026/cat.jpg --version-id 3HL4kqtJlcpXroDTDmJ --json',
+  )
   .action(async (url: string, o: { versionId?: string; json?: boolean; config: string }) => {
     const config = readConfig(o.config);
     const temporal = await connectTemporal(config);
@@ -102,6 +125,10 @@ program
   .option('--limit <n>', 'at most this many keys', (v) => Number.parseInt(v, 10), 1000)
   .option('--json', 'machine-readable output')
   .addOption(configOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication failed --site dr\n  replication failed --bucket photos --json',
+  )
   .action(async (o: { site?: string; bucket?: string; limit: number; json?: boolean; config: string }) => {
     const temporal = await connectTemporal(readConfig(o.config));
     try {
@@ -126,14 +153,18 @@ program
 program
   .command('retry')
   .description('retry FAILED versions (all of them, or of one site, bucket or object)')
-  .argument('[url]', 's3://bucket/key to retry only this object')
+  .argument('[url]', 's3://bucket/key to retry only this object, or s3://bucket for a whole bucket')
   .option('--site <name>', 'only this destination site')
   .option('--bucket <bucket>', 'only this source bucket')
   .addOption(configOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication retry s3://photos/2026/cat.jpg\n  replication retry s3://photos          # every FAILED key of the bucket\n  replication retry --site dr              # every FAILED key of the site',
+  )
   .action(async (url: string | undefined, o: { site?: string; bucket?: string; config: string }) => {
     const temporal = await connectTemporal(readConfig(o.config));
     try {
-      const object = url ? parseS3Url(url) : undefined;
+      const object = url ? parseS3Target(url) : undefined;
       const count = await retryFailed(temporal.client, {
         site: o.site,
         bucket: object?.bucket ?? o.bucket,
@@ -143,6 +174,75 @@ program
     } finally {
       await temporal.close();
     }
+  });
+
+program
+  .command('pause')
+  .description(
+    'pause replication to a destination site (all of them without --site): no new copy starts within a second or so, copies in flight finish, versions wait PENDING in order',
+  )
+  .option('--site <name>', 'only this destination site')
+  .option('--hours <n>', 'resume on its own after this many hours', parsePositiveNumber('--hours'))
+  .option('--reason <text>', 'shown by status and the API')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication pause --site dr-site --hours 2 --reason "target maintenance"\n  replication resume --site dr-site',
+  )
+  .addOption(configOption())
+  .action(async (o: { site?: string; hours?: number; reason?: string; config: string }) => {
+    const config = readConfig(o.config);
+    const temporal = await connectTemporal(config);
+    try {
+      const states = await pauseSites(temporal.client, config, targetSites(config, o.site), {
+        hours: o.hours,
+        reason: o.reason,
+      });
+      for (const s of states) out(describeSiteState(s));
+    } finally {
+      await temporal.close();
+    }
+  });
+
+program
+  .command('resume')
+  .description(
+    'resume replication to a paused destination site (all of them without --site); waiting versions drain in order',
+  )
+  .option('--site <name>', 'only this destination site')
+  .addOption(configOption())
+  .action(async (o: { site?: string; config: string }) => {
+    const config = readConfig(o.config);
+    const temporal = await connectTemporal(config);
+    try {
+      for (const s of await resumeSites(temporal.client, config, targetSites(config, o.site)))
+        out(describeSiteState(s));
+    } finally {
+      await temporal.close();
+    }
+  });
+
+program
+  .command('api')
+  .description(
+    'serve the control API (HTTP/JSON, bearer token): status, failures, retry, pause/resume, sites',
+  )
+  .option('--host <address>', 'address to bind (default: api.host, 127.0.0.1)')
+  .option('--port <n>', 'port (default: api.port, 8900)', parsePositiveNumber('--port'))
+  .addHelpText(
+    'after',
+    '\nThe token comes from CRR_API_TOKEN, CRR_API_TOKEN_FILE or the config\'s api.tokenFile.\nExamples:\n  CRR_API_TOKEN_FILE=/etc/crr/api-token replication api\n  curl -H "Authorization: Bearer $(cat /etc/crr/api-token)" http://127.0.0.1:8900/_/crr/sites',
+  )
+  .addOption(configOption())
+  .action(async (o: { host?: string; port?: number; config: string }) => {
+    const { startApi } = await import('../api/start');
+    const api = await startApi(readConfig(o.config), { host: o.host, port: o.port });
+    out(`control API on ${api.url} (OpenAPI document: ${api.url}/_/openapi.json); Ctrl-C stops it`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await api.close();
+    out('stopped');
   });
 
 program

@@ -18,6 +18,10 @@ export interface S3SiteConnection {
  * process's concurrency. Retries are Temporal's (or the populator's), never the SDK's.
  */
 export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Client {
+  // The SDK's notice that releases after January 2027 need Node 22 was printed on every CLI
+  // command; it is about the SDK's future, not this run (docs/DEVELOPMENT.md says which Node
+  // to use). Only that one notice is silenced, and only when the user did not decide.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const agentOptions = { keepAlive: true, maxSockets, keepAliveMsecs: 10_000 };
   return new S3Client({
     endpoint: site.endpoint,

@@ -71,6 +71,12 @@ const EngineConfigSchema = z
           .default(16 * MiB),
         partConcurrency: z.number().int().min(1).max(64).default(4),
         shutdownGraceMs: z.number().int().min(0).default(30_000),
+        /** Prometheus metrics on http://<metrics.host>:<port>/metrics; 0 turns them off. */
+        metricsPort: z.number().int().min(0).max(65_535).default(9464),
+        /** The Temporal SDK's own metrics (workflow tasks, activities, pollers) on metrics.host:port; 0 turns them off. */
+        sdkMetricsPort: z.number().int().min(0).max(65_535).default(9466),
+        /** How often the worker reads each site's pause state (`replication pause`). */
+        pausePollMs: z.number().int().min(100).max(60_000).default(1000),
       })
       .prefault({}),
     /**
@@ -131,6 +137,26 @@ const EngineConfigSchema = z
         deadLetterAttempts: z.number().int().min(1).max(10).default(3),
         /** Counts (messages, signalled, skipped, dead-lettered) are logged this often when anything happened. */
         summaryIntervalMs: z.number().int().min(1000).default(30_000),
+        /** Prometheus metrics on http://<metrics.host>:<port>/metrics; 0 turns them off. */
+        metricsPort: z.number().int().min(0).max(65_535).default(9465),
+      })
+      .prefault({}),
+    /** Where the processes serve Prometheus metrics (`/metrics`): loopback unless told otherwise. */
+    metrics: z.object({ host: z.string().default('127.0.0.1') }).prefault({}),
+    /** The control API (`replication api`). */
+    api: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8900),
+        /** File holding the bearer token (CRR_API_TOKEN or CRR_API_TOKEN_FILE override it). */
+        tokenFile: z.string().optional(),
+        /** Largest request body accepted. */
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(10 * MiB)
+          .default(64 * 1024),
       })
       .prefault({}),
   })

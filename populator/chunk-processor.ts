@@ -8,6 +8,8 @@ import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
 import type { ReplicationTask } from '../shared/replication-task';
 import { deadLetterOf, sendDeadLetters, type DeadLetter } from './dead-letter';
 import { decodeJournalMessage } from './journal/decode-journal-message';
+import { JournalTally } from './journal-outcomes';
+import type { PopulatorMetrics, SignalOutcome as SignalMetric } from '../metrics/populator-metrics';
 import type { PopulatorStats } from './populator-stats';
 import { planReplication, type TagsLookup } from './replication-planner';
 import type { VersioningStatus } from './source-lookups';
@@ -16,6 +18,7 @@ import {
   describeTemporalError,
   signalReplicationTasks,
   tasksBySignal,
+  type TemporalErrorClass,
 } from './workflow-signaller';
 import { NULL_VERSION_ID } from '../shared/s3-names';
 
@@ -33,6 +36,8 @@ export interface ChunkDeps {
   versioning: (bucket: string, maxAgeMs?: number) => Promise<VersioningStatus>;
   /** Sends one signal (a key's tasks); signalReplicationTasks unless a test replaces it. */
   signal?: (tasks: ReplicationTask[]) => Promise<unknown>;
+  /** Prometheus counts (metrics/populator-metrics.ts); none when absent. */
+  metrics?: PopulatorMetrics;
 }
 
 /** How a chunk learns that its partition was revoked or the populator is stopping. */
@@ -46,12 +51,21 @@ export interface ChunkControl {
 interface PlannedTask {
   task: ReplicationTask;
   origin: JournalMessage;
+  /** Index of its entry in the chunk, for the journal counts. */
+  entry: number;
 }
 
 type SignalOutcome =
   { ok: true } | { ok: false; interrupted: true } | { ok: false; reason: string; kind: string };
 
 const STATUS_TIMEOUT_MS = 5000;
+
+/** How a failed signal attempt is counted (crr_signals_total). */
+const SIGNAL_METRIC: Record<TemporalErrorClass, SignalMetric> = {
+  unavailable: 'unavailable',
+  refused: 'refused',
+  permanent: 'rejected',
+};
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
@@ -105,6 +119,7 @@ export async function processChunk(
   const settings = config.populator;
   const limit = pLimit(settings.signalConcurrency);
   const letters: DeadLetter[] = [];
+  const tally = new JournalTally();
   const deadLetter = (message: JournalMessage, reason: string, kind: string) =>
     letters.push(deadLetterOf(message, reason, { kind, valueBytes: settings.deadLetterValueBytes }));
 
@@ -115,16 +130,18 @@ export async function processChunk(
     const decoded = decodeJournalMessage(message);
     if (!decoded.ok) {
       deadLetter(message, decoded.reason, refusalKind(decoded.field));
+      tally.add('dead_lettered');
       continue;
     }
     for (const reason of decoded.skipped ?? []) stats.skipped(reason);
+    tally.add('skipped_event', decoded.skipped?.length ?? 0);
     stats.entries(decoded.entries.length);
     for (const entry of decoded.entries) entries.push({ entry, origin: message });
   }
 
   // 2. Plan, in parallel but keeping journal order. Source lookups are bounded in time.
   const plans = await Promise.all(
-    entries.map(({ entry, origin }) =>
+    entries.map(({ entry, origin }, index) =>
       limit(async (): Promise<PlannedTask[]> => {
         try {
           if (
@@ -138,10 +155,14 @@ export async function processChunk(
               `s3://${entry.bucket}/${entry.key}: versionId is missing (version "null") but the bucket's versioning is Enabled on the source`,
               'invalid versionId',
             );
+            tally.add('dead_lettered');
             return [];
           }
           const plan = await planReplication(entry, config, deps.lookupTags);
-          if (plan.skipKind) stats.skipped(plan.skipKind);
+          if (plan.skipKind) {
+            stats.skipped(plan.skipKind);
+            tally.skipped(plan.skipKind);
+          }
           if (plan.tagsUnknown !== undefined) {
             const checked = plan.tasks.filter((t) => t.target.requiredTags).length;
             stats.tagsChecked(checked);
@@ -152,9 +173,10 @@ export async function processChunk(
                 : 'tags unreadable; no tag-filtered rule was chosen',
             );
           }
-          return plan.tasks.map((task) => ({ task, origin }));
+          return plan.tasks.map((task) => ({ task, origin, entry: index }));
         } catch (err) {
           deadLetter(origin, `planning failed: ${(err as Error).message}`, 'planning failed');
+          tally.add('dead_lettered');
           return [];
         }
       }),
@@ -164,6 +186,7 @@ export async function processChunk(
 
   // 3. One signal per key (in pieces of MAX_TASKS_PER_SIGNAL), keys in parallel.
   const accepted: ReplicationTask[] = [];
+  const refusedEntries = new Set<number>();
   let interrupted = false;
   await Promise.all(
     tasksBySignal(planned, (p) => p.task).map(({ workflowId, pieces }) =>
@@ -175,6 +198,7 @@ export async function processChunk(
           if (outcome.ok) {
             accepted.push(...tasks);
             stats.signalled(tasks.length);
+            deps.metrics?.tasksSignalled(tasks[0]!.target.site, tasks.length);
             continue;
           }
           if ('interrupted' in outcome) {
@@ -185,6 +209,7 @@ export async function processChunk(
           // dead-lettered together (later ones would only wait for the same refusal).
           const refused = pieces.slice(i).flat();
           const seen = new Set<string>();
+          for (const { entry } of refused) refusedEntries.add(entry);
           for (const { task, origin } of refused) {
             const reason = `${outcome.reason} (s3://${task.entry.bucket}/${task.entry.key} version ${task.entry.versionId} to site ${task.target.site})`;
             const id = `${origin.partition}/${origin.offset}/${task.target.site}/${task.entry.versionId}`;
@@ -199,11 +224,17 @@ export async function processChunk(
     ),
   );
   if (interrupted) return { completed: false, signalled: accepted.length };
+  tally.planned(
+    plans.flatMap((tasks, entry) => (tasks.length > 0 ? [entry] : [])),
+    refusedEntries,
+  );
+  deps.metrics?.journal(tally.counts);
 
   // 4. Dead letters: bounded in size and time, never blocking.
   if (letters.length > 0) {
     for (const letter of letters) {
       stats.deadLettered(letter.kind);
+      deps.metrics?.deadLettered(letter.kind);
       logger.warn(
         {
           origin: `${letter.topic}/${letter.partition}/${letter.offset}`,
@@ -218,7 +249,10 @@ export async function processChunk(
       requestBytes: settings.deadLetterRequestBytes,
       attempts: settings.deadLetterAttempts,
     });
-    if (logged > 0) stats.deadLettersLogged(logged);
+    if (logged > 0) {
+      stats.deadLettersLogged(logged);
+      deps.metrics?.deadLettersLogged(logged);
+    }
   }
 
   // 5. PENDING statuses: best effort.
@@ -252,9 +286,11 @@ async function signalWithRetries(
     if (control.interrupted()) return { ok: false, interrupted: true };
     try {
       await signal(tasks);
+      deps.metrics?.signal('accepted');
       return { ok: true };
     } catch (err) {
       const kind = classifyTemporalError(err);
+      deps.metrics?.signal(SIGNAL_METRIC[kind]);
       const text = describeTemporalError(err);
       if (kind === 'permanent') {
         return { ok: false, reason: `Temporal rejected the signal: ${text}`, kind: 'signal rejected' };

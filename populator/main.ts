@@ -2,15 +2,20 @@
  * Populator process: consumes the metadata journal from Kafka and signal-starts the
  * replication workflows. SIGTERM or SIGINT stops each partition's lane at its next signal
  * and commits every chunk Temporal fully accepted; the rest is consumed again on restart
- * (duplicates are dropped by the workflows).
+ * (duplicates are dropped by the workflows). Prometheus metrics are served on
+ * `metrics.host:populator.metricsPort` (docs/OPERATIONS.md, "Metrics").
  */
 import { Command } from 'commander';
 import { createKafka } from '../clients/kafka';
 import { clientFor, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { lazyTemporalClient } from '../clients/temporal';
-import { defaultConfigPath, loadEngineConfig } from '../config/engine-config';
+import { defaultConfigPath, destinationSites, loadEngineConfig } from '../config/engine-config';
+import { populatorMetrics } from '../metrics/populator-metrics';
+import { collectProcessMetrics, processRegistry } from '../metrics/registry';
+import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../shared/logger';
+import { startBacklogObserver } from './backlog-observer';
 import { createPopulator } from './populator';
 
 async function main(): Promise<void> {
@@ -27,6 +32,20 @@ async function main(): Promise<void> {
   const temporal = lazyTemporalClient(config);
   const producer = kafka.producer();
   const clients = createSiteClients(config);
+  const metricsOn = config.populator.metricsPort > 0;
+  const metrics = populatorMetrics();
+  if (metricsOn) {
+    collectProcessMetrics();
+    metrics.init(destinationSites(config));
+  }
+  // Never fails: a busy port is a warning, and the populator goes on without metrics.
+  const metricsServer = await startMetricsServer({
+    registry: processRegistry(),
+    host: config.metrics.host,
+    port: config.populator.metricsPort,
+    logger,
+    component: 'populator',
+  });
   const populator = createPopulator({
     config,
     // Partitions whose lane finished are fetched again at the next fetch: a short long-poll
@@ -41,11 +60,25 @@ async function main(): Promise<void> {
     // Partitions are consumed concurrently: gather their PENDING events into one request.
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
+    metrics,
   });
   await populator.start();
+  // Keys waiting per site (Temporal visibility counts) and consumer lag (Kafka), every 15 s.
+  const backlog = metricsOn
+    ? startBacklogObserver({
+        config,
+        temporal: temporal.client,
+        admin: kafka.admin(),
+        metrics,
+        logger,
+        assignedPartitions: () => populator.assignedPartitions(),
+      })
+    : undefined;
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping populator');
+    await backlog?.stop();
     await populator.stop();
+    await metricsServer.close();
     await temporal.close().catch(() => undefined);
     process.exit(0);
   };

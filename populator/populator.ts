@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { StatusPublisher } from '../clients/status-publisher';
 import type { EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
+import { offsetAfter, populatorMetrics, type PopulatorMetrics } from '../metrics/populator-metrics';
 import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
 import { PopulatorStats } from './populator-stats';
 import { createTagsLookup, createVersioningLookup } from './source-lookups';
@@ -17,6 +18,8 @@ export interface PopulatorDeps {
   source: S3Client;
   status: StatusPublisher;
   logger: Logger;
+  /** Prometheus counts; the process's registry by default (served only when an entry point starts the server). */
+  metrics?: PopulatorMetrics;
 }
 
 /** One partition's work: the batch it is processing, in its own promise. */
@@ -64,6 +67,7 @@ export function createPopulator(deps: PopulatorDeps) {
   const { config, consumer, producer, logger } = deps;
   const settings = config.populator;
   const stats = new PopulatorStats();
+  const metrics = deps.metrics ?? populatorMetrics();
   const chunkDeps: ChunkDeps = {
     config,
     temporal: deps.temporal,
@@ -73,7 +77,10 @@ export function createPopulator(deps: PopulatorDeps) {
     stats,
     lookupTags: createTagsLookup(deps.source, settings.planningRetryMs),
     versioning: createVersioningLookup(deps.source, settings.versioningCacheMs),
+    metrics,
   };
+  /** Partitions of the journal topic assigned to this populator at the last join. */
+  let assigned: number[] = [];
 
   const lanes = new Map<string, Lane>();
   // Bumped on every rebalance: lanes of an older generation stop and resolve nothing more.
@@ -108,7 +115,7 @@ export function createPopulator(deps: PopulatorDeps) {
   };
 
   const runBatch = async (payload: EachBatchPayload, laneGeneration: number) => {
-    const { topic, partition, messages } = payload.batch;
+    const { topic, partition, messages, highWatermark } = payload.batch;
     const signal = wake.signal;
     const control: ChunkControl = {
       interrupted: () => stopping || laneGeneration !== generation,
@@ -125,7 +132,9 @@ export function createPopulator(deps: PopulatorDeps) {
       );
       // Only the generation that fetched a chunk may resolve it; after a rebalance it is redelivered.
       if (!completed || laneGeneration !== generation) return;
-      payload.resolveOffset(chunk[chunk.length - 1]!.offset);
+      const last = chunk[chunk.length - 1]!.offset;
+      payload.resolveOffset(last);
+      metrics.lag(partition, highWatermark, offsetAfter(last));
       await commitPartition(payload, topic, partition);
       logger.debug(
         { partition, messages: chunk.length, signalled, ms: Date.now() - started },
@@ -138,6 +147,7 @@ export function createPopulator(deps: PopulatorDeps) {
     heartbeat = payload.heartbeat;
     const { topic, partition, messages } = payload.batch;
     if (messages.length === 0 || stopping) return;
+    metrics.lag(partition, payload.batch.highWatermark, messages[0]!.offset);
     const laneGeneration = generation;
     const laneKey = `${topic}/${partition}`;
     // Paused, the partition is left out of fetches until its lane is done with this batch.
@@ -182,6 +192,8 @@ export function createPopulator(deps: PopulatorDeps) {
   return {
     /** Counts since the last summary; for tests and diagnostics. */
     stats,
+    /** The journal partitions this populator consumes (since its last join to the group). */
+    assignedPartitions: (): readonly number[] => assigned,
     async start(): Promise<void> {
       await producer.connect();
       await consumer.connect();
@@ -190,8 +202,13 @@ export function createPopulator(deps: PopulatorDeps) {
       unsubscribe.push(
         consumer.on(REBALANCING, () => newGeneration('rebalancing')),
         consumer.on(CRASH, () => newGeneration('consumer crashed')),
-        consumer.on(GROUP_JOIN, () => {
+        consumer.on(GROUP_JOIN, (event) => {
           newGeneration('joined the group');
+          const assignment = event?.payload?.memberAssignment;
+          if (assignment) {
+            assigned = [...(assignment[config.kafka.journalTopic] ?? [])];
+            metrics.keepPartitions(assigned);
+          }
           // Pauses outlive a rebalance in kafkajs: whatever is assigned now is fetched again.
           try {
             consumer.resume([{ topic: config.kafka.journalTopic }]);
@@ -230,6 +247,8 @@ export function createPopulator(deps: PopulatorDeps) {
       for (const timer of timers) clearInterval(timer);
       for (const off of unsubscribe) off();
       logSummary(true);
+      assigned = [];
+      metrics.keepPartitions([]);
       await consumer.disconnect();
       await producer.disconnect();
     },

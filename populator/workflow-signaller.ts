@@ -86,6 +86,8 @@ export async function signalReplicationTasks(
     // Small copies run as local activities inside a workflow task; a longer task timeout spares
     // the heartbeat tasks the SDK adds to the history when one of them is slow.
     workflowTaskTimeout: '30 seconds',
+    // What the Temporal Web UI shows as the run's title.
+    staticSummary: `s3://${entry.bucket}/${entry.key} → ${target.site}`,
     typedSearchAttributes: [
       { key: CRR_BUCKET, value: entry.bucket },
       { key: CRR_KEY, value: entry.key },

@@ -9,6 +9,8 @@ export const CRR_BUCKET = defineSearchAttributeKey('CrrBucket', 'KEYWORD');
 export const CRR_KEY = defineSearchAttributeKey('CrrKey', 'KEYWORD');
 export const CRR_SITE = defineSearchAttributeKey('CrrSite', 'KEYWORD');
 export const CRR_STATUS = defineSearchAttributeKey('CrrStatus', 'KEYWORD');
+/** The stable code of the key's latest failure (shared/failure-codes.ts), set with CrrStatus = FAILED. */
+export const CRR_REASON = defineSearchAttributeKey('CrrReason', 'KEYWORD');
 
 /** Name → Temporal type, for registering them on a server. */
 export const CRR_SEARCH_ATTRIBUTES: Record<string, 'Keyword'> = {
@@ -16,4 +18,5 @@ export const CRR_SEARCH_ATTRIBUTES: Record<string, 'Keyword'> = {
   CrrKey: 'Keyword',
   CrrSite: 'Keyword',
   CrrStatus: 'Keyword',
+  CrrReason: 'Keyword',
 };

@@ -47,3 +47,44 @@ export interface FailedMemo {
   failedCount: number;
   failed: FailedVersionMemo[];
 }
+
+/**
+ * Pause and resume of a destination site. One long-running control workflow per site
+ * (`crr-control/<prefix>/<site>`, on the `<prefix>-control` task queue) holds the state durably and
+ * runs the scheduled resume as a timer; it mirrors the state in its memo (SITE_CONTROL_MEMO)
+ * so that workers and operators read it from the server without a worker answering a query.
+ */
+export const SITE_CONTROL_WORKFLOW = 'siteControlWorkflow';
+export const SITE_CONTROL_MEMO = 'crrSiteControl';
+
+export interface PauseRequest {
+  /** Resume on its own after this many hours (fractions allowed); paused until `resume` without it. */
+  hours?: number;
+  /** Who or why, shown by `status` and the API. */
+  reason?: string;
+}
+
+export interface SiteControlState {
+  site: string;
+  paused: boolean;
+  /** When the current pause began (ISO 8601). */
+  pausedAt?: string;
+  /** When a scheduled resume will happen (ISO 8601). */
+  resumeAt?: string;
+  reason?: string;
+  /** When the state last changed (ISO 8601). */
+  changedAt?: string;
+}
+
+export const pauseSiteSignal = defineSignal<[PauseRequest]>('pauseSite');
+export const resumeSiteSignal = defineSignal<[]>('resumeSite');
+export const siteControlStateQuery = defineQuery<SiteControlState>('siteControlState');
+
+/** Per task-queue prefix, so that engines sharing a namespace keep their own pause state. */
+export function siteControlWorkflowId(prefix: string, site: string): string {
+  return `crr-control/${prefix}/${site}`;
+}
+
+export function controlTaskQueue(prefix: string): string {
+  return `${prefix}-control`;
+}

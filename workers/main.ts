@@ -1,9 +1,13 @@
 /**
  * Worker process: hosts the replication workflows and activities, one task queue per
- * destination site. SIGTERM or SIGINT drains in-flight work before exiting.
+ * destination site. SIGTERM or SIGINT drains in-flight work before exiting. Prometheus
+ * metrics are served on `metrics.host:worker.metricsPort` (docs/OPERATIONS.md, "Metrics").
  */
 import { Command } from 'commander';
-import { loadEngineConfig, defaultConfigPath } from '../config/engine-config';
+import { loadEngineConfig, defaultConfigPath, destinationSites } from '../config/engine-config';
+import { collectProcessMetrics, processRegistry } from '../metrics/registry';
+import { startMetricsServer } from '../metrics/server';
+import { workerMetrics } from '../metrics/worker-metrics';
 import { createLogger } from '../shared/logger';
 import { createReplicationWorker } from './replication-worker';
 
@@ -17,9 +21,31 @@ async function main(): Promise<void> {
   const logger = createLogger('worker');
   const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
-  const worker = await createReplicationWorker({ config, logger, sites: opts.sites?.split(',') });
-  // Temporal's runtime already turns SIGINT/SIGTERM into a graceful worker shutdown.
-  await worker.run();
+  const sites = opts.sites?.split(',');
+  if (config.worker.metricsPort > 0) {
+    collectProcessMetrics();
+    workerMetrics().initSites((sites ?? destinationSites(config)).filter((site) => site in config.sites));
+  }
+  // Never fails: a busy port is a warning, and the worker goes on without metrics.
+  const metricsServer = await startMetricsServer({
+    registry: processRegistry(),
+    host: config.metrics.host,
+    port: config.worker.metricsPort,
+    logger,
+    component: 'worker',
+  });
+  try {
+    const { host } = config.metrics;
+    const sdkMetricsAddress =
+      config.worker.sdkMetricsPort > 0
+        ? `${host.includes(':') ? `[${host}]` : host}:${config.worker.sdkMetricsPort}`
+        : undefined;
+    const worker = await createReplicationWorker({ config, logger, sites, sdkMetricsAddress });
+    // Temporal's runtime already turns SIGINT/SIGTERM into a graceful worker shutdown.
+    await worker.run();
+  } finally {
+    await metricsServer.close();
+  }
   logger.info('worker stopped');
 }
 

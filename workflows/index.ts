@@ -1,1 +1,2 @@
 export { replicateKeyWorkflow } from './replicate-key';
+export { siteControlWorkflow } from './site-control';

@@ -9,6 +9,7 @@ import {
   proxyLocalActivities,
   setHandler,
   upsertMemo,
+  setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -28,7 +29,8 @@ import {
   type ReplanDetails,
   type Transfer,
 } from '../shared/copy-plan';
-import { CRR_STATUS } from '../shared/search-attributes';
+import { failureCodeOf } from '../shared/failure-codes';
+import { CRR_REASON, CRR_STATUS } from '../shared/search-attributes';
 import {
   FAILED_MEMO,
   replicationStateQuery,
@@ -37,6 +39,7 @@ import {
   retryFailedSignal,
   type ReplicateKeyResult,
 } from '../shared/workflow-contract';
+import { keyDetails } from './key-details';
 import { VersionBook } from './version-book';
 
 /**
@@ -107,12 +110,46 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     memoFailedCount = memo.failedCount;
   };
 
-  setHandler(replicationTasksSignal, (tasks) => void book.accept(tasks, now()));
-  setHandler(replicationTaskSignal, (task) => void book.accept([task], now()));
-  setHandler(retryFailedSignal, () => {
-    if (book.retryFailed(now()) > 0) publishFailedMemo();
+  // The Temporal UI's "current details" of the run (read only when the UI asks: no event).
+  const showDetails = () =>
+    setCurrentDetails(
+      keyDetails(
+        { site: input.site, bucket: input.bucket, key: input.key },
+        book.versions,
+        book.queue.length,
+      ),
+    );
+
+  setHandler(
+    replicationTasksSignal,
+    (tasks) => {
+      book.accept(tasks, now());
+      showDetails();
+    },
+    { description: "the populator's journal entries for this key, in journal order (at most 100)" },
+  );
+  setHandler(
+    replicationTaskSignal,
+    (task) => {
+      book.accept([task], now());
+      showDetails();
+    },
+    { description: 'one journal entry for this key (a task sent by hand)' },
+  );
+  setHandler(
+    retryFailedSignal,
+    () => {
+      if (book.retryFailed(now()) > 0) publishFailedMemo();
+      showDetails();
+    },
+    {
+      description: 'send every FAILED version of this key back to the queue, in order (`replication retry`)',
+    },
+  );
+  setHandler(replicationStateQuery, () => book.snapshot(), {
+    description:
+      "every version's status (PENDING, PROCESSING, COMPLETED, FAILED), attempts, reason, and the queue",
   });
-  setHandler(replicationStateQuery, () => book.snapshot());
 
   const retry = {
     initialInterval: settings.initialRetryIntervalMs,
@@ -203,17 +240,25 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   // COMPLETED): a key that never fails costs no upsert event and no visibility write, and its
   // execution status (Running/Completed) already says where it is.
   let currentStatus = workflowInfo().typedSearchAttributes.get(CRR_STATUS) as ReplicationStatus | undefined;
-  const setKeyStatus = (status: ReplicationStatus) => {
-    if (status === currentStatus) return;
+  // CrrReason (the stable failure code) is written with FAILED, in the same event.
+  let currentReason = workflowInfo().typedSearchAttributes.get(CRR_REASON);
+  const setKeyStatus = (status: ReplicationStatus, reasonCode?: string) => {
+    const reasonChanged = reasonCode !== undefined && reasonCode !== currentReason;
+    if (status === currentStatus && !reasonChanged) return;
     if (currentStatus === undefined && status !== 'FAILED') return;
-    upsertSearchAttributes([{ key: CRR_STATUS, value: status }]);
+    upsertSearchAttributes([
+      { key: CRR_STATUS, value: status },
+      ...(reasonChanged ? [{ key: CRR_REASON, value: reasonCode }] : []),
+    ]);
     currentStatus = status;
+    if (reasonChanged) currentReason = reasonCode;
   };
 
   let handled = 0;
   for (;;) {
     for (let task = book.next(); task !== undefined; task = book.next()) {
       book.begin(task, now());
+      showDetails();
       try {
         const { outcome, attempts } = await apply(task);
         book.complete(taskIdentity(task), outcome, attempts, now());
@@ -222,16 +267,19 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
         const reason =
           err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
         const exhausted = err instanceof ActivityFailure && err.retryState === 'MAXIMUM_ATTEMPTS_REACHED';
+        const code = failureCodeOf(reason) ?? 'UNKNOWN';
+        const detail = reason.replace(/^\[[A-Z_]+\] /, '');
         book.fail(
           task,
-          exhausted ? `gave up after ${settings.maxAttempts} attempts: ${reason}` : reason,
+          `[${code}] ${exhausted ? `gave up after ${settings.maxAttempts} attempts: ${detail}` : detail}`,
           exhausted ? settings.maxAttempts : 1,
           now(),
         );
-        setKeyStatus('FAILED');
+        setKeyStatus('FAILED', code);
         publishFailedMemo();
         await publisher.publishReplicationStatus([statusEvent(task, 'FAILED', { reason })]);
       }
+      showDetails();
       handled++;
       if (
         book.queue.length > 0 &&

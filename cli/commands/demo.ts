@@ -9,7 +9,7 @@ import { ManagedProcess } from '../../stack/managed-process';
 import { defaultStateDir, repoRoot } from '../../stack/paths';
 import { LOCAL_SITE_CREDENTIALS, startStack } from '../../stack/stack';
 import { replicationWorkflowId } from '../../shared/workflow-id';
-import { lookupReplication } from '../replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { connectTemporal } from '../../clients/temporal';
 import { localSetupOptions, runSetup } from './setup';
 import { WORKER_NODE_FLAGS } from '../../workers/node-flags';
@@ -36,6 +36,7 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
     out('\n[demo] stopping worker, populator and stack...');
     await Promise.all(children.map((c) => c.stop()));
     await stack.stop();
+    out('[demo] stopped');
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown());
@@ -141,8 +142,12 @@ export async function runDemo(out: (line: string) => void): Promise<void> {
   );
   const workflowId = replicationWorkflowId('target', SOURCE_BUCKET, FIRST_KEY);
   out('');
+  const workflows = `${info.temporal.uiUrl}/namespaces/${info.temporal.namespace}/workflows`;
+  const temporalCli = stack.servers.temporal?.process.options.command ?? 'temporal';
+  out(`[demo] Temporal Web UI: ${workflows} (this one: ${workflowId})`);
+  out(`[demo] failed replications: ${workflows}?query=${encodeURIComponent('CrrStatus="FAILED"')}`);
   out(
-    `[demo] Temporal Web UI: ${info.temporal.uiUrl}/namespaces/default/workflows (this one: ${workflowId})`,
+    `[demo] Temporal gRPC ${info.temporal.address}; its CLI: ${temporalCli} workflow list --address ${info.temporal.address} --query 'CrrStatus="FAILED"'`,
   );
   out(`[demo] put more objects (e.g. with the AWS CLI):`);
   out(

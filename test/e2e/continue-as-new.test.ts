@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import pLimit from 'p-limit';
 import { runStatus } from '../../cli/commands/status';
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { listKeyHistory } from '../support/ordered-versions';
 import { checkBucket, describeFindings, identifyReplicas } from '../support/replica-check';

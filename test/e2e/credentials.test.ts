@@ -6,7 +6,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { retryFailed } from '../../cli/commands/failures';
+import { retryFailed } from '../../operations/failures';
 import { DiagnosedS3Error, diagnoseS3Error } from '../../clients/s3-diagnosis';
 import { errorCode } from '../../clients/s3-errors';
 import { upsertProfile } from '../../config/credentials-file';

@@ -11,7 +11,7 @@ import { MARKER_TAG } from '../../shared/replica-marker';
 import type { ReplicationTask, VersionStatus } from '../../shared/replication-task';
 import { REPLICATE_KEY_WORKFLOW, replicationTasksSignal, taskQueueFor } from '../../shared/workflow-contract';
 import { replicationWorkflowId } from '../../shared/workflow-id';
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { ReplicationHarness } from '../support/replication-harness';
 import { md5Of, orderedHistory, sourceHistory, waitFor } from '../support/s3-helpers';
 import { journalRecordOf, redeliver } from '../support/journal-records';

@@ -1,7 +1,7 @@
 import { PutObjectCommand, type PutObjectCommandOutput } from '@aws-sdk/client-s3';
 import { temporal as proto } from '@temporalio/proto';
-import { listFailed, retryFailed } from '../../cli/commands/failures';
-import { CRR_STATUS } from '../../shared/search-attributes';
+import { listFailed, retryFailed } from '../../operations/failures';
+import { CRR_REASON, CRR_STATUS } from '../../shared/search-attributes';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../support/journal-records';
 import { ReplicationHarness } from '../support/replication-harness';
@@ -13,6 +13,7 @@ const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
 const target = s3ClientFor(stack.sites.target);
 
+const MISSING_BUCKET = uniqueBucket('journal-missing');
 const harness = new ReplicationHarness(
   stack,
   'journal',
@@ -27,6 +28,15 @@ const harness = new ReplicationHarness(
       Status: 'Enabled',
       Filter: { Prefix: 'broken/' },
       Destination: { Bucket: `arn:aws:s3:::${harness.destinations[0]!.bucket}`, StorageClass: 'broken-site' },
+      DeleteMarkerReplication: { Status: 'Disabled' },
+    });
+    // A destination bucket nobody created: a large PUT there gets its connection reset.
+    raw.replication[harness.sourceBucket]!.Rules.push({
+      ID: 'to-missing-bucket',
+      Priority: 98,
+      Status: 'Enabled',
+      Filter: { Prefix: 'missing-bucket/' },
+      Destination: { Bucket: `arn:aws:s3:::${MISSING_BUCKET}`, StorageClass: 'target' },
       DeleteMarkerReplication: { Status: 'Disabled' },
     });
   },
@@ -142,9 +152,10 @@ describe('journal formats, dead letters, loops and failures', () => {
     );
     const failed = await harness.waitForVersion('broken-site', key, put.VersionId!);
     expect(failed.status).toBe('FAILED');
+    expect(failed.reason).toMatch(/^\[(INVALID_CREDENTIALS|TARGET_ACCESS_DENIED)\] /);
     expect(failed.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
     expect(failed.reason).toContain(
-      `s3://${harness.sourceBucket}/${key} version ${put.VersionId} to site broken-site`,
+      `s3://${harness.sourceBucket}/${key} version ${put.VersionId} to site broken-site (s3://${destination.bucket})`,
     );
     // The same object still replicates to the healthy destination.
     expect((await harness.waitForVersion(destination.site, key, put.VersionId!)).status).toBe('COMPLETED');
@@ -164,7 +175,10 @@ describe('journal formats, dead letters, loops and failures', () => {
     const broken = harness.temporal.workflow.getHandle(
       replicationWorkflowId('broken-site', harness.sourceBucket, key),
     );
-    expect((await broken.describe()).typedSearchAttributes.get(CRR_STATUS)).toBe('FAILED');
+    const brokenAttributes = (await broken.describe()).typedSearchAttributes;
+    expect(brokenAttributes.get(CRR_STATUS)).toBe('FAILED');
+    // The stable code is searchable: `temporal workflow list --query 'CrrReason="INVALID_CREDENTIALS"'`.
+    expect(brokenAttributes.get(CRR_REASON)).toBe(failed.reason!.slice(1, failed.reason!.indexOf(']')));
 
     const listed = await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket });
     expect(listed).toHaveLength(1);
@@ -180,6 +194,27 @@ describe('journal formats, dead letters, loops and failures', () => {
     });
     expect(retried.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
   });
+
+  test('a 40 MiB object for a missing destination bucket fails at once as TARGET_BUCKET_MISSING, not as a connection reset', async () => {
+    const key = 'missing-bucket/big.bin';
+    const put = await source.send(
+      new PutObjectCommand({
+        Bucket: harness.sourceBucket,
+        Key: key,
+        Body: Buffer.alloc(40 * 1024 * 1024, 7),
+      }),
+    );
+    const started = Date.now();
+    const failed = await harness.waitForVersion('target', key, put.VersionId!, { timeoutMs: 90_000 });
+    expect(failed.status).toBe('FAILED');
+    // Found missing while placing the change (its listing), or by the PUT's reset connection.
+    expect(failed.reason).toMatch(
+      /^\[TARGET_BUCKET_MISSING\] (reading the source and target versions|copying data) failed/,
+    );
+    expect(failed.reason).toContain(`s3://${MISSING_BUCKET}`);
+    expect(failed.attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  }, 120_000);
 
   // Last in this file: it stops the populator.
   test('a stopped populator has committed every journal message it had accepted', async () => {

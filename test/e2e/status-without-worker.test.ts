@@ -1,7 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { listFailed } from '../../cli/commands/failures';
+import { listFailed } from '../../operations/failures';
 import { formatSiteReplication } from '../../cli/commands/status';
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';

@@ -5,7 +5,7 @@
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kafka } from 'kafkajs';
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { fuzzJournalMessages } from '../support/journal-fuzz';
 import { ScenarioEngine } from './support/engine';
 import { consumerLag, partitionCount, produceWithOffsets, readTopic } from './support/kafka-tools';

@@ -11,7 +11,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { listKeyHistory } from '../support/ordered-versions';
 import { ScenarioEngine } from './support/engine';

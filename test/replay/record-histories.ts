@@ -19,7 +19,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as proto from '@temporalio/proto';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 import * as prettier from 'prettier';
-import { retryFailed } from '../../cli/commands/failures';
+import { retryFailed } from '../../operations/failures';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { startStack } from '../../stack/stack';
 import { ReplicationHarness } from '../support/replication-harness';

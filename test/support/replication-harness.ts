@@ -10,7 +10,7 @@ import { upsertProfile } from '../../config/credentials-file';
 import { parseEngineConfig, POLICY_SETTINGS, type EngineConfig } from '../../config/engine-config';
 
 const isPolicySetting = (name: string) => (POLICY_SETTINGS as readonly string[]).includes(name);
-import { lookupReplication } from '../../cli/replication-lookup';
+import { lookupReplication } from '../../operations/replication-lookup';
 import { localSetupOptions, runSetup } from '../../cli/commands/setup';
 import { createPopulator } from '../../populator/populator';
 import type { VersionStatus } from '../../shared/replication-task';
@@ -43,7 +43,7 @@ export class ReplicationHarness {
   configPath!: string;
   temporal!: Client;
   private connection!: Connection;
-  private worker!: RunningReplicationWorker;
+  worker!: RunningReplicationWorker;
   private workerRun!: Promise<void>;
   private populator?: ReturnType<typeof createPopulator>;
   readonly sourceBucket: string;

@@ -1,6 +1,6 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { parseActivityId, stateFromHistory } from '../../cli/history-state';
+import { parseActivityId, stateFromHistory } from '../../operations/history-state';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { taskIdentity } from '../../shared/replication-task';
 import { FAILED_MEMO } from '../../shared/workflow-contract';

@@ -48,25 +48,38 @@ describe('diagnosing bodyless errors', () => {
     [
       'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided.',
+      'INVALID_CREDENTIALS',
     ],
-    ['InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.'],
-    ['AccessDenied', 'Access Denied.'],
-  ])('a HEAD 403 re-checked by a ranged GET that says %s is reported as such', async (code, message) => {
-    const { s3, send } = fakeS3(sdkError(code, 403, message));
-    const diagnosed = await diagnoseS3Error(s3, where, bodyless403());
-    expect(diagnosed).toBeInstanceOf(DiagnosedS3Error);
-    expect(errorCode(diagnosed)).toBe(code);
-    expect(classifyError(diagnosed)).toBe('permanent');
-    expect(failureReason('copy', subject, diagnosed)).toBe(
-      `copy failed for s3://photos/cat.jpg version v1 to site dr: ${code} (HTTP 403): ${message}`,
-    );
-    expect((diagnosed as DiagnosedS3Error).diagnosedBy).toBe('GetObject bytes=0-0');
-    expect(send).toHaveBeenCalledTimes(1);
-    const command = send.mock.calls[0]![0] as GetObjectCommand;
-    expect(command).toBeInstanceOf(GetObjectCommand);
-    expect(command.input).toEqual({ Bucket: 'photos', Key: 'cat.jpg', VersionId: 'v1', Range: 'bytes=0-0' });
-    expect(send.mock.calls[0]![1]?.abortSignal).toBeDefined();
-  });
+    [
+      'InvalidAccessKeyId',
+      'The AWS Access Key Id you provided does not exist in our records.',
+      'INVALID_CREDENTIALS',
+    ],
+    ['AccessDenied', 'Access Denied.', 'SOURCE_ACCESS_DENIED'],
+  ])(
+    'a HEAD 403 re-checked by a ranged GET that says %s is reported as such',
+    async (code, message, stable) => {
+      const { s3, send } = fakeS3(sdkError(code, 403, message));
+      const diagnosed = await diagnoseS3Error(s3, where, bodyless403());
+      expect(diagnosed).toBeInstanceOf(DiagnosedS3Error);
+      expect(errorCode(diagnosed)).toBe(code);
+      expect(classifyError(diagnosed)).toBe('permanent');
+      expect(failureReason('reading the source version', subject, diagnosed)).toBe(
+        `[${stable}] reading the source version failed for s3://photos/cat.jpg version v1 to site dr: ${code} (HTTP 403): ${message}`,
+      );
+      expect((diagnosed as DiagnosedS3Error).diagnosedBy).toBe('GetObject bytes=0-0');
+      expect(send).toHaveBeenCalledTimes(1);
+      const command = send.mock.calls[0]![0] as GetObjectCommand;
+      expect(command).toBeInstanceOf(GetObjectCommand);
+      expect(command.input).toEqual({
+        Bucket: 'photos',
+        Key: 'cat.jpg',
+        VersionId: 'v1',
+        Range: 'bytes=0-0',
+      });
+      expect(send.mock.calls[0]![1]?.abortSignal).toBeDefined();
+    },
+  );
 
   test('the failure Temporal sees names the real cause and keeps it non-retryable', async () => {
     const { s3 } = fakeS3(sdkError('SignatureDoesNotMatch', 403, 'wrong signature'));

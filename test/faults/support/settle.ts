@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { lookupReplication } from '../../../cli/replication-lookup';
+import { lookupReplication } from '../../../operations/replication-lookup';
 import { listHistories } from '../../support/ordered-versions';
 import {
   checkBucket,

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { FAILED_MEMO, retryFailedSignal, type FailedMemo } from '../../shared/workflow-contract';
+import { FAILED_MEMO, retryFailedSignal, type FailedMemo } from '../shared/workflow-contract';
 
 export interface FailedReplication {
   workflowId: string;
@@ -17,8 +17,11 @@ export interface FailedReplication {
   failedCount: number;
 }
 
+/** A string literal of Temporal's visibility query language. */
+export const quoteVisibility = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
 function failedQuery(filters: { site?: string; bucket?: string; key?: string }): string {
-  const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const quote = quoteVisibility;
   return [
     `CrrStatus = 'FAILED'`,
     `ExecutionStatus = 'Running'`,
@@ -38,9 +41,16 @@ export async function listFailed(
   client: Client,
   filters: { site?: string; bucket?: string; key?: string },
   limit = 1000,
+  /** Keys to skip first (paging: the next page starts at offset + limit). */
+  offset = 0,
 ): Promise<FailedReplication[]> {
   const found: FailedReplication[] = [];
+  let skipped = 0;
   for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
+    if (skipped < offset) {
+      skipped++;
+      continue;
+    }
     const attrs = run.typedSearchAttributes;
     const get = (name: string) =>
       attrs.getAll().find((p) => p.key.name === name)?.value as string | undefined;
