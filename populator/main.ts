@@ -10,6 +10,7 @@ import { createKafka } from '../clients/kafka';
 import { clientFor, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { lazyTemporalClient } from '../clients/temporal';
+import { watchEngineConfig } from '../config/config-watcher';
 import { defaultConfigPath, destinationSites, loadEngineConfig } from '../config/engine-config';
 import { populatorMetrics } from '../metrics/populator-metrics';
 import { collectProcessMetrics, processRegistry } from '../metrics/registry';
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{ config?: string }>();
   const logger = createLogger('populator');
-  const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
+  const configFile = opts.config ?? defaultConfigPath(process.env);
+  const config = loadEngineConfig(configFile);
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
   const kafka = createKafka(config, 'populator');
   // A lazy connection lets the populator start (and wait) while Temporal is still down.
@@ -63,6 +65,8 @@ async function main(): Promise<void> {
     metrics,
   });
   await populator.start();
+  // Rules added or changed with `replication setup` apply without a restart.
+  const configWatcher = watchEngineConfig(configFile, config, logger);
   // Keys waiting per site (Temporal visibility counts) and consumer lag (Kafka), every 15 s.
   const backlog = metricsOn
     ? startBacklogObserver({
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping populator');
     await backlog?.stop();
+    configWatcher.stop();
     await populator.stop();
     await metricsServer.close();
     await temporal.close().catch(() => undefined);

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 import { localSetupOptions, runSetup } from '../../cli/commands/setup';
 import { upsertProfile } from '../../config/credentials-file';
@@ -268,3 +268,55 @@ test('the worker and the populator serve /metrics: journal, signals, backlog, la
   );
   expect(total(p, 'crr_journal_messages_total', { outcome: 'dead_lettered' })).toBeGreaterThanOrEqual(1);
 }, 300_000);
+
+test('a rule added with `replication setup` while the populator runs takes effect without a restart', async () => {
+  // Runs after the test above: both processes are up.
+  expect(populator).toBeDefined();
+  const newSource = uniqueBucket('reload-src');
+  const newTarget = uniqueBucket('reload-dst');
+  const setupLog: string[] = [];
+  const problems = await runSetup(
+    localSetupOptions({
+      config: configPath,
+      sourceBucket: newSource,
+      targetBucket: newTarget,
+      sourceEndpoint: stack.sites.source.endpoint,
+      targetEndpoint: stack.sites.target.endpoint,
+    }),
+    (line) => setupLog.push(line),
+  );
+  expect(problems).toBe(0);
+  const ruleAddedAt = Date.now();
+  // The populator checks the file every 2 s: give it that, then write.
+  await new Promise((r) => setTimeout(r, 3_000));
+  await source.send(new PutObjectCommand({ Bucket: newSource, Key: 'reloaded', Body: 'x' }));
+  const target = s3ClientFor(stack.sites.target);
+  for (;;) {
+    const found = await target
+      .send(new HeadObjectCommand({ Bucket: newTarget, Key: 'reloaded' }))
+      .then(() => true)
+      .catch(() => false);
+    if (found) break;
+    if (Date.now() - ruleAddedAt > 30_000) throw new Error('the new rule never took effect');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(populator!.grep(/config reloaded: replication rules in effect/, 5).length).toBeGreaterThan(0);
+
+  // A broken config file is refused; the running rules stay.
+  const good = fs.readFileSync(configPath, 'utf8');
+  fs.writeFileSync(configPath, '{ "sourceSite": ');
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect(populator!.grep(/config change refused: the running config stays/, 5).length).toBeGreaterThan(0);
+  await source.send(new PutObjectCommand({ Bucket: newSource, Key: 'still-replicated', Body: 'y' }));
+  const started = Date.now();
+  for (;;) {
+    const found = await target
+      .send(new HeadObjectCommand({ Bucket: newTarget, Key: 'still-replicated' }))
+      .then(() => true)
+      .catch(() => false);
+    if (found) break;
+    if (Date.now() - started > 30_000) throw new Error('replication stopped after a bad config file');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  fs.writeFileSync(configPath, good);
+}, 120_000);
