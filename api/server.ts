@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { EngineConfig } from '../config/engine-config';
-import { listFailed, retryFailed } from '../operations/failures';
+import { dismissFailedKeys, listFailed, retryFailed } from '../operations/failures';
 import { lookupReplication, sitesOfBucket } from '../operations/replication-lookup';
 import {
   pauseSites,
@@ -227,6 +227,35 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
         keys = await retryFailed(temporal, { site: body.site, bucket: body.bucket, key: body.key });
       }
       return { retriedKeys: keys };
+    },
+  );
+
+  app.post<{ Body: { site?: string; bucket?: string; key?: string; reason?: string } }>(
+    '/_/crr/dismiss',
+    {
+      schema: {
+        summary: 'end FAILED versions that can never succeed (recorded as dismissed, not replicated)',
+        tags: ['failures'],
+        security: authenticated,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { site, bucket, key, reason: { type: 'string', maxLength: 500 } },
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body ?? {};
+      if (body.site !== undefined) targetSites(config, body.site);
+      if (body.key !== undefined && body.bucket === undefined) {
+        throw Object.assign(new Error('body/key needs body/bucket'), { statusCode: 400 });
+      }
+      const keys = await dismissFailedKeys(
+        temporal,
+        { site: body.site, bucket: body.bucket, key: body.key },
+        body.reason,
+      );
+      return { dismissedKeys: keys.length };
     },
   );
 

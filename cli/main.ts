@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath, loadEngineConfig, type EngineConfig } from '../config/engine-config';
-import { listFailed, retryFailed } from '../operations/failures';
+import { dismissFailedKeys, listFailed, retryFailedKeys, waitForRetries } from '../operations/failures';
 import { describeSiteState, pauseSites, resumeSites, targetSites } from '../operations/site-control';
 import { DEFAULT_JOURNAL_ARN, runSetup } from './commands/setup';
 import { parseS3Target, runStatus } from './commands/status';
@@ -156,25 +156,79 @@ program
   .argument('[url]', 's3://bucket/key to retry only this object, or s3://bucket for a whole bucket')
   .option('--site <name>', 'only this destination site')
   .option('--bucket <bucket>', 'only this source bucket')
+  .option(
+    '--wait [seconds]',
+    'wait for the outcome of each retried key (default 300 s); exit 1 if any failed again',
+  )
   .addOption(configOption())
   .addHelpText(
     'after',
-    '\nExamples:\n  replication retry s3://photos/2026/cat.jpg\n  replication retry s3://photos          # every FAILED key of the bucket\n  replication retry --site dr              # every FAILED key of the site',
+    '\nExamples:\n  replication retry s3://photos/2026/cat.jpg --wait\n  replication retry s3://photos          # every FAILED key of the bucket\n  replication retry --site dr              # every FAILED key of the site',
   )
-  .action(async (url: string | undefined, o: { site?: string; bucket?: string; config: string }) => {
-    const temporal = await connectTemporal(readConfig(o.config));
-    try {
-      const object = url ? parseS3Target(url) : undefined;
-      const count = await retryFailed(temporal.client, {
-        site: o.site,
-        bucket: object?.bucket ?? o.bucket,
-        key: object?.key,
-      });
-      out(`retrying failed versions of ${count} key(s)`);
-    } finally {
-      await temporal.close();
-    }
-  });
+  .action(
+    async (
+      url: string | undefined,
+      o: { site?: string; bucket?: string; wait?: boolean | string; config: string },
+    ) => {
+      const temporal = await connectTemporal(readConfig(o.config));
+      try {
+        const object = url ? parseS3Target(url) : undefined;
+        const since = new Date();
+        const keys = await retryFailedKeys(temporal.client, {
+          site: o.site,
+          bucket: object?.bucket ?? o.bucket,
+          key: object?.key,
+        });
+        out(`retrying failed versions of ${keys.length} key(s)`);
+        if (o.wait === undefined || keys.length === 0) return;
+        const seconds = o.wait === true ? 300 : Number(o.wait);
+        if (!Number.isFinite(seconds) || seconds <= 0)
+          throw new InvalidArgumentError(`--wait must be a number of seconds (got "${String(o.wait)}")`);
+        const outcomes = await waitForRetries(temporal.client, keys, since, seconds * 1000);
+        for (const r of outcomes) {
+          out(`${r.workflowId}: ${r.outcome}`);
+          for (const v of r.failed) out(`  ${v.operation} version ${v.versionId}: ${v.reason}`);
+        }
+        process.exitCode = outcomes.every((r) => r.outcome === 'COMPLETED') ? 0 : 1;
+      } finally {
+        await temporal.close();
+      }
+    },
+  );
+
+program
+  .command('dismiss')
+  .description(
+    'end FAILED versions that can never succeed (of one object, a bucket, a site, or all): recorded as dismissed, not replicated',
+  )
+  .argument('[url]', 's3://bucket/key, or s3://bucket for a whole bucket')
+  .option('--site <name>', 'only this destination site')
+  .option('--bucket <bucket>', 'only this source bucket')
+  .option('--reason <text>', 'recorded with each dismissed version')
+  .addOption(configOption())
+  .addHelpText(
+    'after',
+    '\nExamples:\n  replication dismiss s3://photos/tmp/cat.jpg --reason "deleted on purpose before it replicated"',
+  )
+  .action(
+    async (
+      url: string | undefined,
+      o: { site?: string; bucket?: string; reason?: string; config: string },
+    ) => {
+      const temporal = await connectTemporal(readConfig(o.config));
+      try {
+        const object = url ? parseS3Target(url) : undefined;
+        const keys = await dismissFailedKeys(
+          temporal.client,
+          { site: o.site, bucket: object?.bucket ?? o.bucket, key: object?.key },
+          o.reason,
+        );
+        out(`dismissed the failed versions of ${keys.length} key(s)`);
+      } finally {
+        await temporal.close();
+      }
+    },
+  );
 
 program
   .command('pause')

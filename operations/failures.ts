@@ -1,5 +1,11 @@
 import type { Client } from '@temporalio/client';
-import { FAILED_MEMO, retryFailedSignal, type FailedMemo } from '../shared/workflow-contract';
+import {
+  dismissFailedSignal,
+  FAILED_MEMO,
+  retryFailedSignal,
+  type FailedMemo,
+} from '../shared/workflow-contract';
+import { CRR_STATUS } from '../shared/search-attributes';
 
 export interface FailedReplication {
   workflowId: string;
@@ -79,10 +85,75 @@ export async function retryFailed(
   client: Client,
   filters: { site?: string; bucket?: string; key?: string },
 ): Promise<number> {
-  let count = 0;
+  return (await retryFailedKeys(client, filters)).length;
+}
+
+/** As retryFailed; the workflow ids it signalled. */
+export async function retryFailedKeys(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+): Promise<string[]> {
+  const signalled: string[] = [];
   for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
     await client.workflow.getHandle(run.workflowId).signal(retryFailedSignal);
-    count++;
+    signalled.push(run.workflowId);
   }
-  return count;
+  return signalled;
+}
+
+/**
+ * Ends the FAILED versions of the matching keys that can never succeed: recorded as
+ * dismissed (COMPLETED, "not replicated: dismissed by an operator"); returns the keys.
+ */
+export async function dismissFailedKeys(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+  reason?: string,
+): Promise<string[]> {
+  const signalled: string[] = [];
+  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
+    await client.workflow.getHandle(run.workflowId).signal(dismissFailedSignal, reason ? { reason } : {});
+    signalled.push(run.workflowId);
+  }
+  return signalled;
+}
+
+export interface RetryOutcome {
+  workflowId: string;
+  /** COMPLETED: every version replicated; FAILED: some failed again; WAITING: not settled in time. */
+  outcome: 'COMPLETED' | 'FAILED' | 'WAITING';
+  failed: FailedMemo['failed'];
+}
+
+/**
+ * Waits until each retried key has settled after `since` (when the retry was sent): its run
+ * completed or its search attribute says COMPLETED, or it has FAILED versions whose failure
+ * is newer than the retry. From the Temporal server alone (no query, no worker needed).
+ */
+export async function waitForRetries(
+  client: Client,
+  workflowIds: string[],
+  since: Date,
+  timeoutMs: number,
+): Promise<RetryOutcome[]> {
+  const deadline = Date.now() + timeoutMs;
+  const settle = async (workflowId: string): Promise<RetryOutcome> => {
+    for (;;) {
+      const description = await client.workflow.getHandle(workflowId).describe();
+      const memo = description.memo?.[FAILED_MEMO] as FailedMemo | undefined;
+      const status = description.typedSearchAttributes.get(CRR_STATUS);
+      const freshFailures = (memo?.failed ?? []).filter(
+        (v) => v.finishedAt && Date.parse(v.finishedAt) >= since.getTime(),
+      );
+      if (description.status.name === 'COMPLETED' || status === 'COMPLETED') {
+        return { workflowId, outcome: 'COMPLETED', failed: [] };
+      }
+      if (status === 'FAILED' && freshFailures.length > 0) {
+        return { workflowId, outcome: 'FAILED', failed: freshFailures };
+      }
+      if (Date.now() > deadline) return { workflowId, outcome: 'WAITING', failed: [] };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  return Promise.all(workflowIds.map(settle));
 }

@@ -18,6 +18,7 @@ import {
   replicationTaskSignal,
   replicationTasksSignal,
   retryFailedSignal,
+  dismissFailedSignal,
   type FailedMemo,
 } from '../shared/workflow-contract';
 import { VersionBook } from '../workflows/version-book';
@@ -83,6 +84,8 @@ export function stateFromHistory(events: HistoryEvent[], pending: PendingActivit
         }
       } else if (signaled.signalName === retryFailedSignal.name) {
         book.retryFailed(at);
+      } else if (signaled.signalName === dismissFailedSignal.name) {
+        book.dismissFailed(decode<{ reason?: string }>(args[0])?.reason, at);
       }
       continue;
     }

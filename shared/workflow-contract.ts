@@ -14,6 +14,11 @@ export const MAX_TASKS_PER_SIGNAL = 100;
 export const replicationTaskSignal = defineSignal<[ReplicationTask]>('replicationTask');
 /** Sends every FAILED version of the key back to the queue (`replication retry`). */
 export const retryFailedSignal = defineSignal<[]>('retryFailed');
+/**
+ * Ends the key's FAILED versions that can never succeed (`replication dismiss`): each is
+ * recorded COMPLETED "not replicated: dismissed by an operator", with its last reason.
+ */
+export const dismissFailedSignal = defineSignal<[{ reason?: string }]>('dismissFailed');
 export const replicationStateQuery = defineQuery<ReplicateKeyState>('replicationState');
 
 export const REPLICATE_KEY_WORKFLOW = 'replicateKeyWorkflow';

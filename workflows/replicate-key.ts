@@ -37,6 +37,7 @@ import {
   replicationTaskSignal,
   replicationTasksSignal,
   retryFailedSignal,
+  dismissFailedSignal,
   type ReplicateKeyResult,
 } from '../shared/workflow-contract';
 import { keyDetails } from './key-details';
@@ -144,6 +145,17 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     },
     {
       description: 'send every FAILED version of this key back to the queue, in order (`replication retry`)',
+    },
+  );
+  setHandler(
+    dismissFailedSignal,
+    (request) => {
+      if (book.dismissFailed(request?.reason, now()) > 0) publishFailedMemo();
+      showDetails();
+    },
+    {
+      description:
+        'end the FAILED versions that can never succeed, recorded as dismissed (`replication dismiss`)',
     },
   );
   setHandler(replicationStateQuery, () => book.snapshot(), {
@@ -295,7 +307,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     setKeyStatus(anyFailed ? 'FAILED' : 'COMPLETED');
     if (!anyFailed) return { versions: book.versions };
     // Stay visible as FAILED until an operator retries or the key gets new versions.
-    await condition(() => book.queue.length > 0);
-    setKeyStatus('PROCESSING');
+    await condition(() => book.queue.length > 0 || !book.hasFailed);
+    if (book.queue.length > 0) setKeyStatus('PROCESSING');
   }
 }

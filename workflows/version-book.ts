@@ -77,6 +77,22 @@ export class VersionBook {
     return retried;
   }
 
+  /** Records every FAILED version as dismissed (`replication dismiss`): COMPLETED, not replicated. */
+  dismissFailed(reason: string | undefined, now: string): number {
+    let dismissed = 0;
+    for (const version of this.versions) {
+      if (version.status !== 'FAILED') continue;
+      version.status = 'COMPLETED';
+      version.detail = `not replicated: dismissed by an operator${reason ? ` (${reason})` : ''}; last failure: ${version.reason ?? 'unknown'}`;
+      version.finishedAt = now;
+      delete version.reason;
+      delete version.task;
+      delete version.nextAttemptAt;
+      dismissed++;
+    }
+    return dismissed;
+  }
+
   next(): ReplicationTask | undefined {
     return this.queue.shift();
   }

@@ -1,6 +1,6 @@
 import { PutObjectCommand, type PutObjectCommandOutput } from '@aws-sdk/client-s3';
 import { temporal as proto } from '@temporalio/proto';
-import { listFailed, retryFailed } from '../../operations/failures';
+import { dismissFailedKeys, listFailed, retryFailedKeys, waitForRetries } from '../../operations/failures';
 import { CRR_REASON, CRR_STATUS } from '../../shared/search-attributes';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../support/journal-records';
@@ -186,13 +186,40 @@ describe('journal formats, dead letters, loops and failures', () => {
     expect(listed[0]!.failed[0]!.versionId).toBe(put.VersionId);
 
     const firstFailure = failed.finishedAt;
-    expect(await retryFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket })).toBe(
-      1,
-    );
+    const retriedAt = new Date();
+    const keys = await retryFailedKeys(harness.temporal, {
+      site: 'broken-site',
+      bucket: harness.sourceBucket,
+    });
+    expect(keys).toEqual([replicationWorkflowId('broken-site', harness.sourceBucket, key)]);
+    // `replication retry --wait`: the outcome of the retry, from the server alone.
+    const [outcome] = await waitForRetries(harness.temporal, keys, retriedAt, 60_000);
+    expect(outcome).toMatchObject({ outcome: 'FAILED' });
+    expect(outcome!.failed[0]!.reason).toMatch(/^\[(INVALID_CREDENTIALS|TARGET_ACCESS_DENIED)\] /);
     const retried = await harness.waitForVersion('broken-site', key, put.VersionId!, {
       until: (v) => v.status === 'FAILED' && v.finishedAt !== firstFailure,
     });
     expect(retried.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
+
+    // `replication dismiss`: the failure ends, recorded as dismissed; the key's run completes.
+    expect(
+      await dismissFailedKeys(
+        harness.temporal,
+        { site: 'broken-site', bucket: harness.sourceBucket },
+        'site retired',
+      ),
+    ).toEqual(keys);
+    const dismissed = await harness.waitForVersion('broken-site', key, put.VersionId!, {
+      until: (v) => v.status === 'COMPLETED',
+    });
+    expect(dismissed.detail).toMatch(
+      /^not replicated: dismissed by an operator \(site retired\); last failure: \[/,
+    );
+    await broken.result();
+    expect((await broken.describe()).typedSearchAttributes.get(CRR_STATUS)).toBe('COMPLETED');
+    expect(await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket })).toEqual(
+      [],
+    );
   });
 
   test('a 40 MiB object for a missing destination bucket fails at once as TARGET_BUCKET_MISSING, not as a connection reset', async () => {

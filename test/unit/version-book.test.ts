@@ -53,6 +53,26 @@ describe('VersionBook', () => {
     expect(book.accept([{ ...task('v2', '2'), retry: true }], T0)).toBe(1);
   });
 
+  test('dismiss: a FAILED version is recorded COMPLETED, not replicated, with the reason and its last failure', () => {
+    const book = new VersionBook();
+    book.accept([task('v1', '1')], T0);
+    const t = book.next()!;
+    book.begin(t, T0);
+    book.fail(t, '[TARGET_BUCKET_MISSING] copying data failed', 1, T0);
+    expect(book.dismissFailed('bucket retired', '2026-11-25T01:00:00.000Z')).toBe(1);
+    expect(book.hasFailed).toBe(false);
+    expect(book.failedMemo().failedCount).toBe(0);
+    expect(book.versions[0]).toMatchObject({
+      status: 'COMPLETED',
+      finishedAt: '2026-11-25T01:00:00.000Z',
+      detail:
+        'not replicated: dismissed by an operator (bucket retired); last failure: [TARGET_BUCKET_MISSING] copying data failed',
+    });
+    // Nothing is left to retry.
+    expect(book.retryFailed(T0)).toBe(0);
+    expect(book.dismissFailed(undefined, T0)).toBe(0);
+  });
+
   test('shows the attempt, the next retry time and the last error while a version retries', () => {
     const book = new VersionBook();
     const t = task('v1', '1');
