@@ -65,6 +65,11 @@ export interface VersionStatus {
   nextAttemptAt?: string;
   /** Kept for FAILED versions so that `replication retry` can send them again. */
   task?: ReplicationTask;
+  /** Times this version ended FAILED (kept across retries), and when it first did. */
+  failures?: number;
+  firstFailedAt?: string;
+  /** The reason of the last failure, kept once a retry cleared `reason`. */
+  lastFailure?: string;
 }
 
 /** Settings the workflow needs from the engine config (it cannot read files itself). */

@@ -46,6 +46,9 @@ export interface FailedVersionMemo {
   reason: string;
   attempts: number;
   finishedAt?: string;
+  /** Times it ended FAILED, across retries (only when more than once), and the first time. */
+  failures?: number;
+  firstFailedAt?: string;
 }
 
 export interface FailedMemo {

@@ -68,6 +68,7 @@ export class VersionBook {
       this.queue.push({ ...version.task, retry: true });
       version.status = 'PENDING';
       version.pendingAt = now;
+      if (version.reason) version.lastFailure = version.reason;
       delete version.reason;
       delete version.task;
       delete version.finishedAt;
@@ -182,6 +183,8 @@ export class VersionBook {
     row.attempts = attempts;
     row.finishedAt = now;
     row.task = task;
+    row.failures = (row.failures ?? 0) + 1;
+    row.firstFailedAt ??= now;
     delete row.nextAttemptAt;
   }
 
@@ -202,6 +205,8 @@ export class VersionBook {
       row.reason = f.reason;
       row.attempts = f.attempts;
       row.finishedAt = f.finishedAt ?? now;
+      row.failures = f.failures ?? (row.failures ?? 0) + 1;
+      row.firstFailedAt = f.firstFailedAt ?? row.firstFailedAt ?? row.finishedAt;
       const task = taskOf(identity);
       if (task) row.task = task;
     }
@@ -232,6 +237,7 @@ export class VersionBook {
         reason: (v.reason ?? '').slice(0, 1000),
         attempts: v.attempts,
         finishedAt: v.finishedAt,
+        ...(v.failures && v.failures > 1 ? { failures: v.failures, firstFailedAt: v.firstFailedAt } : {}),
       })),
     };
   }

@@ -48,8 +48,12 @@ export function formatSiteReplication(r: SiteReplication, url: string): string[]
             ? ` (${v.detail})`
             : '';
       const replica = v.targetVersionId ? ` replica version ${v.targetVersionId}` : '';
+      const history =
+        v.failures && (v.status !== 'FAILED' || v.failures > 1)
+          ? `; failed ${v.failures} time${v.failures === 1 ? '' : 's'} since ${v.firstFailedAt}${v.status !== 'FAILED' && v.lastFailure ? `, last: ${v.lastFailure}` : ''}`
+          : '';
       const attempts = v.status === 'PENDING' ? '' : ` attempt${v.attempts === 1 ? '' : 's'} ${v.attempts}`;
-      return `${r.site}: ${v.status} ${v.operation} version ${v.versionId}${attempts}; ${times}${replica}${extra}`;
+      return `${r.site}: ${v.status} ${v.operation} version ${v.versionId}${attempts}; ${times}${replica}${extra}${history}`;
     }),
   ];
 }

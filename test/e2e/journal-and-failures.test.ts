@@ -7,6 +7,8 @@ import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../supp
 import { ReplicationHarness } from '../support/replication-harness';
 import { headLatest, replicaHistory } from '../support/s3-helpers';
 import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+import { formatSiteReplication } from '../../cli/commands/status';
+import { lookupReplication } from '../../operations/replication-lookup';
 
 const EventType = proto.api.enums.v1.EventType;
 const stack = testStack();
@@ -200,6 +202,22 @@ describe('journal formats, dead letters, loops and failures', () => {
       until: (v) => v.status === 'FAILED' && v.finishedAt !== firstFailure,
     });
     expect(retried.reason).toMatch(/(AccessDenied \(HTTP 403\)|InvalidAccessKeyId)/);
+    // The failure's history is kept across the retry.
+    expect(retried).toMatchObject({ failures: 2, firstFailedAt: firstFailure });
+    expect(
+      formatSiteReplication(
+        {
+          ...(await lookupReplication(
+            harness.temporal,
+            'broken-site',
+            harness.sourceBucket,
+            key,
+            put.VersionId,
+          )),
+        },
+        `s3://${harness.sourceBucket}/${key}`,
+      ).join('\n'),
+    ).toMatch(new RegExp(`failed 2 times since ${firstFailure}`));
 
     // `replication dismiss`: the failure ends, recorded as dismissed; the key's run completes.
     expect(

@@ -49,6 +49,16 @@ describe('VersionBook', () => {
     expect(book.hasFailed).toBe(false);
     expect(book.queue).toHaveLength(1);
     expect(book.queue[0]!.retry).toBe(true);
+    // The failure's history stays with the version across the retry.
+    expect(book.versions[1]).toMatchObject({ failures: 1, firstFailedAt: T0, lastFailure: 'AccessDenied' });
+    const again = book.next()!;
+    book.begin(again, T0);
+    book.fail(again, 'AccessDenied again', 2, '2026-11-25T02:00:00.000Z');
+    expect(book.failedMemo().failed[0]).toMatchObject({
+      failures: 2,
+      firstFailedAt: T0,
+      reason: 'AccessDenied again',
+    });
     // A retry is accepted even though its delivery was seen.
     expect(book.accept([{ ...task('v2', '2'), retry: true }], T0)).toBe(1);
   });
