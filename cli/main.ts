@@ -3,7 +3,13 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath, loadEngineConfig, type EngineConfig } from '../config/engine-config';
-import { dismissFailedKeys, listFailed, retryFailedKeys, waitForRetries } from '../operations/failures';
+import {
+  dismissFailedKeys,
+  listEnded,
+  listFailed,
+  retryFailedKeys,
+  waitForRetries,
+} from '../operations/failures';
 import { describeSiteState, pauseSites, resumeSites, targetSites } from '../operations/site-control';
 import { DEFAULT_JOURNAL_ARN, runSetup } from './commands/setup';
 import { parseS3Target, runStatus } from './commands/status';
@@ -132,9 +138,21 @@ program
   .action(async (o: { site?: string; bucket?: string; limit: number; json?: boolean; config: string }) => {
     const temporal = await connectTemporal(readConfig(o.config));
     try {
-      const failed = await listFailed(temporal.client, o, o.limit);
-      if (o.json) out(JSON.stringify(failed, null, 2));
-      else if (failed.length === 0) out('no failed replications');
+      const filters = { site: o.site, bucket: o.bucket };
+      const [failed, ended] = await Promise.all([
+        listFailed(temporal.client, filters, o.limit),
+        listEnded(temporal.client, filters, o.limit),
+      ]);
+      // JSON stays an array: ended keys are entries with their runStatus and no FAILED versions.
+      if (o.json)
+        out(
+          JSON.stringify([...failed, ...ended.map((e) => ({ ...e, failed: [], failedCount: 0 }))], null, 2),
+        );
+      else if (failed.length === 0 && ended.length === 0) out('no failed replications');
+      for (const e of o.json ? [] : ended)
+        out(
+          `${e.site}: s3://${e.bucket}/${e.key}: its replication run was ${e.runStatus.toLowerCase()} from the Temporal UI or CLI; versions not COMPLETED are not being replicated (\`replication status\` lists them)`,
+        );
       for (const f of o.json ? [] : failed) {
         for (const v of f.failed)
           out(

@@ -80,6 +80,47 @@ export async function listFailed(
   return found;
 }
 
+/** A key whose latest run was ended from the Temporal UI or CLI: nothing replicates it any more. */
+export interface EndedReplication {
+  workflowId: string;
+  bucket: string;
+  key: string;
+  site: string;
+  runStatus: 'TERMINATED' | 'CANCELLED';
+}
+
+/**
+ * Keys whose latest run was terminated or cancelled (from the Temporal UI or CLI), so that
+ * `replication failed` shows them too: their versions that were not COMPLETED are not being
+ * replicated until a new version of the key arrives. Runs a newer run replaced are left out.
+ */
+export async function listEnded(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+  limit = 1000,
+): Promise<EndedReplication[]> {
+  const query = failedQuery(filters).replace(
+    `CrrStatus = 'FAILED' AND ExecutionStatus = 'Running'`,
+    `(ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Canceled')`,
+  );
+  const found: EndedReplication[] = [];
+  for await (const run of client.workflow.list({ query })) {
+    const latest = await client.workflow.getHandle(run.workflowId).describe();
+    if (latest.runId !== run.runId) continue;
+    const get = (name: string) =>
+      run.typedSearchAttributes.getAll().find((p) => p.key.name === name)?.value as string | undefined;
+    found.push({
+      workflowId: run.workflowId,
+      bucket: get('CrrBucket') ?? '?',
+      key: get('CrrKey') ?? '?',
+      site: get('CrrSite') ?? '?',
+      runStatus: run.status.name === 'CANCELLED' ? 'CANCELLED' : 'TERMINATED',
+    });
+    if (found.length >= limit) break;
+  }
+  return found;
+}
+
 /** Sends every FAILED version of the matching keys back to their workflows' queues. */
 export async function retryFailed(
   client: Client,

@@ -18,6 +18,7 @@ import { checkBucket, describeFindings } from '../support/replica-check';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+import { listEnded } from '../../operations/failures';
 
 const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
@@ -184,4 +185,15 @@ test('a key whose run was terminated from the UI or CLI is reported as such by s
     /target: the replication run of .*terminated\/key was terminated \(from the Temporal UI or CLI\)/,
   );
   expect(output).toMatch(new RegExp(`target: PENDING put version ${put.VersionId}`));
+  // `replication failed` lists the key too.
+  const ended = await listEnded(harness.temporal, { site: 'target', bucket: harness.sourceBucket });
+  expect(ended).toEqual([
+    {
+      workflowId,
+      bucket: harness.sourceBucket,
+      key: 'terminated/key',
+      site: 'target',
+      runStatus: 'TERMINATED',
+    },
+  ]);
 }, 60_000);
