@@ -50,6 +50,14 @@ const siteState = {
 } as const;
 const authenticated = [{ bearer: [] }];
 
+/** The site must be a destination (404 otherwise), and a key needs its bucket (400). */
+function checkKeyFilters(config: EngineConfig, body: { site?: string; bucket?: string; key?: string }): void {
+  if (body.site !== undefined) targetSites(config, body.site);
+  if (body.key !== undefined && body.bucket === undefined) {
+    throw Object.assign(new Error('body/key needs body/bucket'), { statusCode: 400 });
+  }
+}
+
 export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInstance> {
   const { config, temporal } = deps;
   const app = Fastify({
@@ -213,10 +221,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     },
     async (request) => {
       const body = request.body ?? {};
-      if (body.site !== undefined) targetSites(config, body.site);
-      if (body.key !== undefined && body.bucket === undefined) {
-        throw Object.assign(new Error('body/key needs body/bucket'), { statusCode: 400 });
-      }
+      checkKeyFilters(config, body);
       let keys = 0;
       if (body.versions) {
         // A retry resends every FAILED version of the key, in order: listing versions names keys.
@@ -246,10 +251,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     },
     async (request) => {
       const body = request.body ?? {};
-      if (body.site !== undefined) targetSites(config, body.site);
-      if (body.key !== undefined && body.bucket === undefined) {
-        throw Object.assign(new Error('body/key needs body/bucket'), { statusCode: 400 });
-      }
+      checkKeyFilters(config, body);
       const keys = await dismissFailedKeys(
         temporal,
         { site: body.site, bucket: body.bucket, key: body.key },

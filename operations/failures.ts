@@ -1,11 +1,12 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import {
   dismissFailedSignal,
   FAILED_MEMO,
   retryFailedSignal,
   type FailedMemo,
 } from '../shared/workflow-contract';
-import { CRR_STATUS } from '../shared/search-attributes';
+import { CRR_BUCKET, CRR_KEY, CRR_SITE, CRR_STATUS } from '../shared/search-attributes';
 
 export interface FailedReplication {
   workflowId: string;
@@ -26,11 +27,30 @@ export interface FailedReplication {
 /** A string literal of Temporal's visibility query language. */
 export const quoteVisibility = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
-function failedQuery(filters: { site?: string; bucket?: string; key?: string }): string {
+/** Which replication a listed run is, from its search attributes. */
+function replicationOf(run: WorkflowExecutionInfo): {
+  workflowId: string;
+  bucket: string;
+  key: string;
+  site: string;
+} {
+  const attributes = run.typedSearchAttributes;
+  return {
+    workflowId: run.workflowId,
+    bucket: attributes.get(CRR_BUCKET) ?? '?',
+    key: attributes.get(CRR_KEY) ?? '?',
+    site: attributes.get(CRR_SITE) ?? '?',
+  };
+}
+
+const FAILED_KEYS = `CrrStatus = 'FAILED' AND ExecutionStatus = 'Running'`;
+const ENDED_KEYS = `(ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Canceled')`;
+
+/** Replication runs in `state` (a visibility clause), narrowed to a site, bucket or key. */
+function keysQuery(state: string, filters: { site?: string; bucket?: string; key?: string }): string {
   const quote = quoteVisibility;
   return [
-    `CrrStatus = 'FAILED'`,
-    `ExecutionStatus = 'Running'`,
+    state,
     filters.site && `CrrSite = ${quote(filters.site)}`,
     filters.bucket && `CrrBucket = ${quote(filters.bucket)}`,
     filters.key && `CrrKey = ${quote(filters.key)}`,
@@ -52,20 +72,14 @@ export async function listFailed(
 ): Promise<FailedReplication[]> {
   const found: FailedReplication[] = [];
   let skipped = 0;
-  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
+  for await (const run of client.workflow.list({ query: keysQuery(FAILED_KEYS, filters) })) {
     if (skipped < offset) {
       skipped++;
       continue;
     }
-    const attrs = run.typedSearchAttributes;
-    const get = (name: string) =>
-      attrs.getAll().find((p) => p.key.name === name)?.value as string | undefined;
     const memo = run.memo?.[FAILED_MEMO] as FailedMemo | undefined;
     found.push({
-      workflowId: run.workflowId,
-      bucket: get('CrrBucket') ?? '?',
-      key: get('CrrKey') ?? '?',
-      site: get('CrrSite') ?? '?',
+      ...replicationOf(run),
       failed: (memo?.failed ?? []).map((v) => ({
         versionId: v.versionId,
         operation: v.operation,
@@ -99,21 +113,12 @@ export async function listEnded(
   filters: { site?: string; bucket?: string; key?: string },
   limit = 1000,
 ): Promise<EndedReplication[]> {
-  const query = failedQuery(filters).replace(
-    `CrrStatus = 'FAILED' AND ExecutionStatus = 'Running'`,
-    `(ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Canceled')`,
-  );
   const found: EndedReplication[] = [];
-  for await (const run of client.workflow.list({ query })) {
+  for await (const run of client.workflow.list({ query: keysQuery(ENDED_KEYS, filters) })) {
     const latest = await client.workflow.getHandle(run.workflowId).describe();
     if (latest.runId !== run.runId) continue;
-    const get = (name: string) =>
-      run.typedSearchAttributes.getAll().find((p) => p.key.name === name)?.value as string | undefined;
     found.push({
-      workflowId: run.workflowId,
-      bucket: get('CrrBucket') ?? '?',
-      key: get('CrrKey') ?? '?',
-      site: get('CrrSite') ?? '?',
+      ...replicationOf(run),
       runStatus: run.status.name === 'CANCELLED' ? 'CANCELLED' : 'TERMINATED',
     });
     if (found.length >= limit) break;
@@ -130,30 +135,35 @@ export async function retryFailed(
 }
 
 /** As retryFailed; the workflow ids it signalled. */
-export async function retryFailedKeys(
+export function retryFailedKeys(
   client: Client,
   filters: { site?: string; bucket?: string; key?: string },
 ): Promise<string[]> {
-  const signalled: string[] = [];
-  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
-    await client.workflow.getHandle(run.workflowId).signal(retryFailedSignal);
-    signalled.push(run.workflowId);
-  }
-  return signalled;
+  return signalFailedKeys(client, filters, retryFailedSignal, []);
 }
 
 /**
  * Ends the FAILED versions of the matching keys that can never succeed: recorded as
  * dismissed (COMPLETED, "not replicated: dismissed by an operator"); returns the keys.
  */
-export async function dismissFailedKeys(
+export function dismissFailedKeys(
   client: Client,
   filters: { site?: string; bucket?: string; key?: string },
   reason?: string,
 ): Promise<string[]> {
+  return signalFailedKeys(client, filters, dismissFailedSignal, [reason ? { reason } : {}]);
+}
+
+/** Sends `signal` to every key with FAILED versions that matches; the workflow ids signalled. */
+async function signalFailedKeys<Args extends unknown[]>(
+  client: Client,
+  filters: { site?: string; bucket?: string; key?: string },
+  signal: SignalDefinition<Args>,
+  args: Args,
+): Promise<string[]> {
   const signalled: string[] = [];
-  for await (const run of client.workflow.list({ query: failedQuery(filters) })) {
-    await client.workflow.getHandle(run.workflowId).signal(dismissFailedSignal, reason ? { reason } : {});
+  for await (const run of client.workflow.list({ query: keysQuery(FAILED_KEYS, filters) })) {
+    await client.workflow.getHandle(run.workflowId).signal(signal, ...args);
     signalled.push(run.workflowId);
   }
   return signalled;

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { destinationSites, type EngineConfig } from '../config/engine-config';
 import {
   controlTaskQueue,
@@ -37,15 +38,7 @@ export async function pauseSites(
   sites: string[],
   request: PauseRequest,
 ): Promise<SiteControlState[]> {
-  await signalSites(client, config, sites, (workflowId, taskQueue, site) =>
-    client.workflow.signalWithStart(SITE_CONTROL_WORKFLOW, {
-      workflowId,
-      taskQueue,
-      args: [{ site }],
-      signal: pauseSiteSignal,
-      signalArgs: [request],
-    }),
-  );
+  await signalSites(client, config, sites, pauseSiteSignal, [request]);
   return expectedStates(sites, true, request);
 }
 
@@ -54,28 +47,30 @@ export async function resumeSites(
   config: EngineConfig,
   sites: string[],
 ): Promise<SiteControlState[]> {
-  await signalSites(client, config, sites, (workflowId, taskQueue, site) =>
-    client.workflow.signalWithStart(SITE_CONTROL_WORKFLOW, {
-      workflowId,
-      taskQueue,
-      args: [{ site }],
-      signal: resumeSiteSignal,
-      signalArgs: [],
-    }),
-  );
+  await signalSites(client, config, sites, resumeSiteSignal, []);
   return expectedStates(sites, false);
 }
 
 /** Signals each site's control workflow, starting it when it does not exist yet. */
-async function signalSites(
+async function signalSites<Args extends unknown[]>(
   client: Client,
   config: EngineConfig,
   sites: string[],
-  send: (workflowId: string, taskQueue: string, site: string) => Promise<unknown>,
+  signal: SignalDefinition<Args>,
+  args: Args,
 ): Promise<void> {
+  const signalArgs: unknown[] = args;
   const prefix = config.temporal.taskQueuePrefix;
   await Promise.all(
-    sites.map((site) => send(siteControlWorkflowId(prefix, site), controlTaskQueue(prefix), site)),
+    sites.map((site) =>
+      client.workflow.signalWithStart(SITE_CONTROL_WORKFLOW, {
+        workflowId: siteControlWorkflowId(prefix, site),
+        taskQueue: controlTaskQueue(prefix),
+        args: [{ site }],
+        signal: signal.name,
+        signalArgs,
+      }),
+    ),
   );
 }
 
