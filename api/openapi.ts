@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { Registry } from 'prom-client';
 import { parseEngineConfig } from '../config/engine-config';
 import { buildApiServer } from './server';
 
@@ -18,6 +19,7 @@ export async function openApiDocument(): Promise<unknown> {
     temporal: new Client({ connection }),
     token: () => 'x'.repeat(32),
     readiness: async () => [],
+    registry: new Registry(),
   });
   const document = app.swagger();
   await app.close();

@@ -7,7 +7,10 @@ import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { EngineConfig } from '../config/engine-config';
-import { dismissFailedKeys, listFailed, retryFailed } from '../operations/failures';
+import type { Registry } from 'prom-client';
+import { apiMetrics } from '../metrics/api-metrics';
+import type { SiteRates } from '../metrics/site-rates';
+import { dismissFailedKeys, listEnded, listFailed, retryFailed } from '../operations/failures';
 import { lookupReplication, sitesOfBucket } from '../operations/replication-lookup';
 import {
   pauseSites,
@@ -26,6 +29,10 @@ export interface ApiDependencies {
   /** The current bearer token (re-read when its file changes). */
   token: () => string;
   readiness: () => Promise<Dependency[]>;
+  /** Per-site throughput and latency from the workers' counters (api/worker-metrics-sampler.ts). */
+  siteRates?: (site: string) => SiteRates;
+  /** Served on `/metrics` (Prometheus text): the API's request counts and the process's own. */
+  registry?: Registry;
 }
 
 const LIVENESS = '/_/health/live';
@@ -87,6 +94,10 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
         .send({ statusCode: 401, error: 'Unauthorized', message: 'missing or wrong bearer token' });
     }
   });
+  const metrics = deps.registry ? apiMetrics(deps.registry) : undefined;
+  app.addHook('onResponse', async (request, reply) => {
+    metrics?.observe(request.routeOptions.url, request.method, reply.statusCode, reply.elapsedTime / 1000);
+  });
   app.setErrorHandler(async (err: Error & { statusCode?: number }, _request, reply) => {
     if (err instanceof UnknownSiteError)
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: err.message });
@@ -131,7 +142,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     '/_/crr/failed',
     {
       schema: {
-        summary: 'keys with FAILED versions, with their reasons (paged)',
+        summary:
+          'keys with FAILED versions, with their reasons (paged); `ended` (first page) lists keys whose run was terminated or cancelled from the Temporal UI or CLI',
         tags: ['failures'],
         security: authenticated,
         querystring: {
@@ -148,9 +160,15 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     },
     async (request) => {
       const { site: onlySite, bucket: onlyBucket, limit, offset } = request.query;
-      const items = await listFailed(temporal, { site: onlySite, bucket: onlyBucket }, limit + 1, offset);
+      const filters = { site: onlySite, bucket: onlyBucket };
+      const [items, ended] = await Promise.all([
+        listFailed(temporal, filters, limit + 1, offset),
+        // Keys ended from the Temporal UI or CLI come with the first page.
+        offset === 0 ? listEnded(temporal, filters, limit) : Promise.resolve([]),
+      ]);
       return {
         items: items.slice(0, limit),
+        ended,
         ...(items.length > limit ? { nextOffset: offset + limit } : {}),
       };
     },
@@ -320,13 +338,19 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     '/_/crr/sites',
     {
       schema: {
-        summary: 'every destination site: paused or not, backlog, failed keys, completions in the last hour',
+        summary:
+          'every destination site: paused or not, backlog and the age of its oldest key, failed keys, and over the last minutes (`metrics`) completions, failures, bytes, throughput and latency',
         tags: ['sites'],
         security: authenticated,
       },
     },
     async () => ({
-      sites: await siteSummaries(temporal, config.temporal.taskQueuePrefix, targetSites(config)),
+      sites: await siteSummaries(
+        temporal,
+        config.temporal.taskQueuePrefix,
+        targetSites(config),
+        deps.siteRates,
+      ),
     }),
   );
 
@@ -346,11 +370,27 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
           temporal,
           config.temporal.taskQueuePrefix,
           targetSites(config, request.params.site),
+          deps.siteRates,
         )
       )[0],
   );
 
   app.get('/_/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  if (deps.registry) {
+    const registry = deps.registry;
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          summary: "the API's Prometheus metrics (requests by route and status, process)",
+          tags: ['health'],
+          security: authenticated,
+        },
+      },
+      async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
+    );
+  }
 
   await app.ready();
   return app;

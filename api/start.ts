@@ -2,9 +2,11 @@ import { createKafka } from '../clients/kafka';
 import { createSiteClients } from '../clients/s3';
 import { lazyTemporalClient } from '../clients/temporal';
 import type { EngineConfig } from '../config/engine-config';
+import { collectProcessMetrics, processRegistry } from '../metrics/registry';
 import { tokenReader } from './auth';
 import { checkDependencies } from './readiness';
 import { buildApiServer } from './server';
+import { startWorkerMetricsSampler, workerMetricsUrls } from './worker-metrics-sampler';
 
 export interface RunningApi {
   url: string;
@@ -20,17 +22,26 @@ export async function startApi(
   const temporal = lazyTemporalClient(config);
   const kafka = createKafka(config, 'cli');
   const sites = createSiteClients(config, 4);
+  const sampler = startWorkerMetricsSampler({
+    urls: workerMetricsUrls(config),
+    intervalMs: config.api.metricsSampleSeconds * 1000,
+    windowMs: config.api.metricsWindowMinutes * 60_000,
+  });
+  collectProcessMetrics();
   const app = await buildApiServer({
     config,
     temporal: temporal.client,
     token,
     readiness: () => checkDependencies({ kafka, temporal: temporal.client, sites }),
+    siteRates: (site) => sampler.rates(site),
+    registry: processRegistry(),
   });
   const host = options.host ?? config.api.host;
   const url = await app.listen({ host, port: options.port ?? config.api.port });
   return {
     url,
     async close() {
+      sampler.stop();
       await app.close();
       await temporal.close().catch(() => undefined);
       for (const s3 of sites.values()) s3.destroy();

@@ -150,6 +150,14 @@ const EngineConfigSchema = z
         port: z.number().int().min(0).max(65_535).default(8900),
         /** File holding the bearer token (CRR_API_TOKEN or CRR_API_TOKEN_FILE override it). */
         tokenFile: z.string().optional(),
+        /**
+         * The workers' `/metrics.json` addresses the site summaries read throughput and latency
+         * from (default: the local worker's metrics port).
+         */
+        workerMetricsUrls: z.array(z.url()).optional(),
+        /** The summaries' window (throughput, latency), and how often the workers are read. */
+        metricsWindowMinutes: z.number().positive().max(1440).default(15),
+        metricsSampleSeconds: z.number().positive().max(3600).default(15),
         /** Largest request body accepted. */
         bodyLimitBytes: z
           .number()

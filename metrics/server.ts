@@ -29,7 +29,7 @@ function urlOf(host: string, port: number): string {
 
 async function answer(registry: Registry, req: http.IncomingMessage, res: http.ServerResponse) {
   const path = (req.url ?? '/').split('?')[0];
-  if (path !== '/metrics') {
+  if (path !== '/metrics' && path !== '/metrics.json') {
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: see /metrics\n');
     return;
   }
@@ -38,8 +38,11 @@ async function answer(registry: Registry, req: http.IncomingMessage, res: http.S
     return;
   }
   try {
-    const body = await registry.metrics();
-    res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+    // The JSON form feeds the control API's per-site summaries (metrics/site-rates.ts).
+    const json = path === '/metrics.json';
+    const body = json ? JSON.stringify(await registry.getMetricsAsJSON()) : await registry.metrics();
+    const contentType = json ? 'application/json' : registry.contentType;
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
   } catch (err) {
     res
@@ -49,7 +52,8 @@ async function answer(registry: Registry, req: http.IncomingMessage, res: http.S
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text format) from `registry` on `host:port`. Started by
+ * Serves `GET /metrics` (Prometheus text format, and `/metrics.json` for the control API)
+ * from `registry` on `host:port`. Started by
  * the entry points only (workers/main.ts, populator/main.ts). Never fails the process: a busy
  * or unusable port is logged as a warning and the process goes on without metrics. The
  * server does not keep the process alive by itself.

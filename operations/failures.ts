@@ -7,6 +7,7 @@ import {
   type FailedMemo,
 } from '../shared/workflow-contract';
 import { CRR_BUCKET, CRR_KEY, CRR_SITE, CRR_STATUS } from '../shared/search-attributes';
+import { queryLiteral } from './backlog';
 
 export interface FailedReplication {
   workflowId: string;
@@ -23,9 +24,6 @@ export interface FailedReplication {
   /** FAILED versions of the key in all (the memo lists the most recent ones). */
   failedCount: number;
 }
-
-/** A string literal of Temporal's visibility query language. */
-export const quoteVisibility = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Which replication a listed run is, from its search attributes. */
 function replicationOf(run: WorkflowExecutionInfo): {
@@ -48,7 +46,7 @@ const ENDED_KEYS = `(ExecutionStatus = 'Terminated' OR ExecutionStatus = 'Cancel
 
 /** Replication runs in `state` (a visibility clause), narrowed to a site, bucket or key. */
 function keysQuery(state: string, filters: { site?: string; bucket?: string; key?: string }): string {
-  const quote = quoteVisibility;
+  const quote = queryLiteral;
   return [
     state,
     filters.site && `CrrSite = ${quote(filters.site)}`,

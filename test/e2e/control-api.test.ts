@@ -5,7 +5,11 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startApi, type RunningApi } from '../../api/start';
+import { processRegistry } from '../../metrics/registry';
+import { startMetricsServer, type MetricsServer } from '../../metrics/server';
+import { replicationWorkflowId } from '../../shared/workflow-id';
 import { ReplicationHarness } from '../support/replication-harness';
+import { waitFor } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
 const stack = testStack();
@@ -22,13 +26,26 @@ const harness = new ReplicationHarness(
   },
 );
 let api: RunningApi;
+let workerMetrics: MetricsServer;
 
 beforeAll(async () => {
   await harness.start();
-  api = await startApi(harness.config, { port: 0, env: { CRR_API_TOKEN: TOKEN } });
+  // The harness's worker runs in this process: its counters are this process's registry.
+  workerMetrics = await startMetricsServer({
+    registry: processRegistry(),
+    host: '127.0.0.1',
+    port: 19_464 + Math.floor(Math.random() * 500),
+    logger: { info: () => undefined, warn: () => undefined },
+    component: 'worker',
+  });
+  const config = structuredClone(harness.config);
+  config.api.workerMetricsUrls = [`${workerMetrics.url!}.json`, 'http://127.0.0.1:1/metrics.json'];
+  config.api.metricsSampleSeconds = 0.5;
+  api = await startApi(config, { port: 0, env: { CRR_API_TOKEN: TOKEN } });
 }, 120_000);
 afterAll(async () => {
   await api?.close();
+  await workerMetrics?.close();
   await harness.stop();
 }, 60_000);
 
@@ -44,7 +61,11 @@ async function call(
   if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`${api.url}${path}`, { method, headers, body });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  const text = await response.text();
+  const json = response.headers.get('content-type')?.startsWith('application/json')
+    ? (JSON.parse(text) as Record<string, unknown>)
+    : { text };
+  return { status: response.status, json };
 }
 
 test('liveness needs no token; every other route answers 401 without the right one', async () => {
@@ -60,6 +81,7 @@ test('liveness needs no token; every other route answers 401 without the right o
     ['POST', '/_/crr/resume/target'],
     ['POST', '/_/crr/retry'],
     ['GET', '/_/openapi.json'],
+    ['GET', '/metrics'],
   ] as const) {
     expect((await call(method, path, { token: null })).status).toBe(401);
     const wrong = await call(method, path, { token: 'not-the-token-0123456789' });
@@ -150,6 +172,7 @@ test('failed and retry', async () => {
   const failed = await call('GET', `/_/crr/failed?bucket=${harness.sourceBucket}&limit=5`);
   expect(failed.status).toBe(200);
   expect(failed.json.items).toEqual([]);
+  expect(failed.json.ended).toEqual([]);
   const retried = await call('POST', '/_/crr/retry', {
     body: { bucket: harness.sourceBucket, key: 'api/a b+%.txt' },
   });
@@ -158,3 +181,81 @@ test('failed and retry', async () => {
   expect(keyWithoutBucket.status).toBe(400);
   expect(keyWithoutBucket.json.message).toMatch(/body\/key needs body\/bucket/);
 });
+
+test("per-site metrics: completions, bytes, throughput and latency from the workers' counters", async () => {
+  const body = 'm'.repeat(4096);
+  const put = await source.send(
+    new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'api/metrics.bin', Body: body }),
+  );
+  await harness.waitForVersion('target', 'api/metrics.bin', put.VersionId!);
+  type Metrics = {
+    completed: number;
+    replicated: number;
+    bytes: number;
+    completedPerSecond: number;
+    latencySeconds: { p50: number | null; p99: number | null };
+    workersReporting: number;
+    workersUnreachable: string[];
+    windowSeconds: number;
+  };
+  let metrics: Metrics | undefined;
+  for (let i = 0; i < 40 && !(metrics && metrics.bytes >= 4096); i++) {
+    const site = await call('GET', '/_/crr/sites/target');
+    expect(site.status).toBe(200);
+    expect(site.json).toMatchObject({
+      backlogKeys: expect.any(Number),
+      oldestPendingAgeSeconds: expect.any(Number),
+    });
+    metrics = site.json.metrics as Metrics;
+    if (metrics.bytes < 4096) await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(metrics!.replicated).toBeGreaterThanOrEqual(1);
+  expect(metrics!.completed).toBeGreaterThanOrEqual(metrics!.replicated);
+  expect(metrics!.bytes).toBeGreaterThanOrEqual(4096);
+  expect(metrics!.completedPerSecond).toBeGreaterThan(0);
+  expect(metrics!.windowSeconds).toBeGreaterThan(0);
+  expect(metrics!.latencySeconds.p50).toEqual(expect.any(Number));
+  expect(metrics!.latencySeconds.p50!).toBeLessThanOrEqual(metrics!.latencySeconds.p99!);
+  // One worker answers; the other address is named as unreachable.
+  expect(metrics!.workersReporting).toBe(1);
+  expect(metrics!.workersUnreachable).toEqual(['http://127.0.0.1:1/metrics.json']);
+  const own = await call('GET', '/metrics');
+  expect(own.status).toBe(200);
+  expect(own.json.text).toMatch(
+    /crr_api_requests_total\{route="\/_\/crr\/sites\/:site",method="GET",status="200"\} [1-9]/,
+  );
+  expect(own.json.text).toMatch(/process_cpu_seconds_total/);
+});
+
+test('failed lists a key whose run was cancelled from the Temporal UI as ended', async () => {
+  expect((await call('POST', '/_/crr/pause/target', { body: {} })).status).toBe(200);
+  await waitFor(
+    'the worker to pause the site',
+    async () => (harness.worker.sites()[0]!.state === 'paused' ? true : undefined),
+    5_000,
+  );
+  await source.send(new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'api/ended', Body: 'x' }));
+  const workflowId = replicationWorkflowId('target', harness.sourceBucket, 'api/ended');
+  await waitFor(
+    'the populator to start the run',
+    async () => (await harness.temporal.workflow.getHandle(workflowId).describe()).runId,
+    30_000,
+  );
+  await harness.temporal.workflow.getHandle(workflowId).cancel();
+  expect((await call('POST', '/_/crr/resume/target')).status).toBe(200);
+  const ended = await waitFor(
+    'the cancelled run in /_/crr/failed',
+    async () => {
+      const page = await call('GET', `/_/crr/failed?bucket=${harness.sourceBucket}`);
+      const list = page.json.ended as Array<Record<string, unknown>>;
+      return list.length > 0 ? list : undefined;
+    },
+    20_000,
+  );
+  expect(ended).toEqual([
+    { workflowId, bucket: harness.sourceBucket, key: 'api/ended', site: 'target', runStatus: 'CANCELLED' },
+  ]);
+  // Later pages carry only FAILED keys.
+  const second = await call('GET', `/_/crr/failed?bucket=${harness.sourceBucket}&offset=100`);
+  expect(second.json.ended).toEqual([]);
+}, 60_000);

@@ -8,7 +8,7 @@ import {
   outcomeLabel,
   secondsSince,
 } from '../../metrics/worker-metrics';
-import { backlogQuery, oldestPendingAge, queryLiteral } from '../../populator/backlog-observer';
+import { backlogQuery, oldestPendingAge, queryLiteral } from '../../operations/backlog';
 import { JournalTally, SKIP_OUTCOMES } from '../../populator/journal-outcomes';
 import { RUN_AS_REGULAR_ACTIVITY } from '../../shared/copy-plan';
 import { taskIdentity } from '../../shared/replication-task';

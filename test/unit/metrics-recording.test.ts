@@ -5,7 +5,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { PopulatorMetrics, JOURNAL_OUTCOMES } from '../../metrics/populator-metrics';
 import { WorkerMetrics } from '../../metrics/worker-metrics';
-import { countSiteBacklog } from '../../populator/backlog-observer';
+import { countSiteBacklog } from '../../operations/backlog';
 import { processChunk, type ChunkControl, type ChunkDeps } from '../../populator/chunk-processor';
 import { PopulatorStats } from '../../populator/populator-stats';
 import { RUN_AS_REGULAR_ACTIVITY } from '../../shared/copy-plan';

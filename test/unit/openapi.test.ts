@@ -16,5 +16,6 @@ test('docs/openapi.json is the document the API serves (run `npm run -s openapi`
     '/_/crr/sites/{site}',
     '/_/health/live',
     '/_/health/ready',
+    '/metrics',
   ]);
 });
