@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { resolveSiteCredentials } from '../config/credentials';
-import type { EngineConfig } from '../config/engine-config';
+import type { EngineConfig, SiteConfig } from '../config/engine-config';
 
 export interface S3SiteConnection {
   endpoint: string;
@@ -57,11 +57,34 @@ export interface CredentialReloadLogger {
 }
 
 /**
- * An S3 client for every configured site, credentials resolved from profiles or the
- * environment. Profile credentials are read again when the credentials or config file
- * changes (checked at most once a second), so a fixed file takes effect without a restart
- * and without recreating the clients.
+ * The S3 client of one site, credentials resolved from its profile or the environment.
+ * Profile credentials are read again when the credentials or config file changes (checked at
+ * most once a second), so a fixed file takes effect without a restart and without recreating
+ * the client.
  */
+export function createSiteClient(
+  name: string,
+  site: SiteConfig,
+  maxSockets = 64,
+  logger?: CredentialReloadLogger,
+): S3Client {
+  return createS3Client(
+    {
+      endpoint: site.endpoint,
+      region: site.region,
+      forcePathStyle: site.forcePathStyle,
+      credentials: resolveSiteCredentials(site, process.env, {
+        onRead: ({ profile, files, reason, ok }) => {
+          if (reason === 'changed')
+            logger?.info({ site: name, profile, files, ok }, 'credential files changed: profile read again');
+        },
+      }),
+    },
+    maxSockets,
+  );
+}
+
+/** An S3 client for every configured site (see createSiteClient). */
 export function createSiteClients(
   config: EngineConfig,
   maxSockets = 64,
@@ -70,23 +93,7 @@ export function createSiteClients(
   return new Map(
     Object.entries(config.sites).map(([name, site]) => [
       name,
-      createS3Client(
-        {
-          endpoint: site.endpoint,
-          region: site.region,
-          forcePathStyle: site.forcePathStyle,
-          credentials: resolveSiteCredentials(site, process.env, {
-            onRead: ({ profile, files, reason, ok }) => {
-              if (reason === 'changed')
-                logger?.info(
-                  { site: name, profile, files, ok },
-                  'credential files changed: profile read again',
-                );
-            },
-          }),
-        },
-        maxSockets,
-      ),
+      createSiteClient(name, site, maxSockets, logger),
     ]),
   );
 }

@@ -49,7 +49,6 @@ export interface BacklogObserverDeps {
  */
 export function startBacklogObserver(deps: BacklogObserverDeps): { stop(): Promise<void> } {
   const { config, metrics, logger } = deps;
-  const sites = destinationSites(config);
   const topic = config.kafka.journalTopic;
   let round: Promise<void> | undefined;
   let stopped = false;
@@ -71,7 +70,8 @@ export function startBacklogObserver(deps: BacklogObserverDeps): { stop(): Promi
     const count = async (query: string) =>
       Number((await withTimeout(deps.temporal.workflow.count(query), 'counting workflows')).count);
     const found: Array<[string, SiteBacklog]> = [];
-    for (const site of sites) {
+    // Read each round: a site added to the config while running is counted too.
+    for (const site of destinationSites(config)) {
       if (stopped) return;
       found.push([site, await countSiteBacklog(count, taskQueueFor(config.temporal.taskQueuePrefix, site))]);
     }

@@ -1,7 +1,8 @@
 /**
  * Worker process: hosts the replication workflows and activities, one task queue per
- * destination site. SIGTERM or SIGINT drains in-flight work before exiting. Prometheus
- * metrics are served on `metrics.host:worker.metricsPort` (docs/OPERATIONS.md, "Metrics").
+ * destination site, following the config file as it changes. SIGTERM or SIGINT drains
+ * in-flight work before exiting. Prometheus metrics are served on
+ * `metrics.host:worker.metricsPort` (docs/OPERATIONS.md, "Metrics").
  */
 import { Command } from 'commander';
 import { loadEngineConfig, defaultConfigPath, destinationSites } from '../config/engine-config';
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{ config?: string; sites?: string }>();
   const logger = createLogger('worker');
-  const config = loadEngineConfig(opts.config ?? defaultConfigPath(process.env));
+  const configFile = opts.config ?? defaultConfigPath(process.env);
+  const config = loadEngineConfig(configFile);
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
   const sites = opts.sites?.split(',');
   if (config.worker.metricsPort > 0) {
@@ -40,7 +42,15 @@ async function main(): Promise<void> {
       config.worker.sdkMetricsPort > 0
         ? `${host.includes(':') ? `[${host}]` : host}:${config.worker.sdkMetricsPort}`
         : undefined;
-    const worker = await createReplicationWorker({ config, logger, sites, sdkMetricsAddress });
+    // The config file is watched: sites and rules added with `replication setup` are served
+    // without a restart (docs/OPERATIONS.md, "Change the config while the processes run").
+    const worker = await createReplicationWorker({
+      config,
+      logger,
+      sites,
+      sdkMetricsAddress,
+      configFile,
+    });
     // Temporal's runtime already turns SIGINT/SIGTERM into a graceful worker shutdown.
     await worker.run();
   } finally {

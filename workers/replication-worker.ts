@@ -1,17 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
 import { connectTemporal, connectWorkerConnection } from '../clients/temporal';
 import type { Logger } from 'pino';
 import { createReplicationActivities, MarkerCache } from '../activities';
-import { clientFor, createSiteClients } from '../clients/s3';
+import { clientFor, createSiteClient, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
-import { destinationSites, type EngineConfig } from '../config/engine-config';
+import { watchEngineConfig } from '../config/config-watcher';
+import { destinationSites, type EngineConfig, type SiteConfig } from '../config/engine-config';
+import { workerMetrics } from '../metrics/worker-metrics';
 import { siteState } from '../operations/site-control';
 import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
 import { SiteGate } from './site-gate';
+import { planSiteReload } from './site-reload';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -20,7 +24,21 @@ export interface ReplicationWorkerOptions {
   sites?: string[];
   /** `host:port` for the Temporal SDK's Prometheus metrics (the worker process sets it). */
   sdkMetricsAddress?: string;
+  /**
+   * The config file `config` was read from: watched while the worker runs, so sites and
+   * rules added with `replication setup` are served without a restart (see reloadSites).
+   */
+  configFile?: string;
+  /** How often the config file is checked (default 2 s). */
+  configPollMs?: number;
 }
+
+/**
+ * An S3 client replaced after its site's entry changed is destroyed this long after, so
+ * the activities that already hold it finish with it (a longer multipart copy that loses its
+ * client is retried, resuming from its uploaded parts, with the new one).
+ */
+export const RETIRED_CLIENT_LIFETIME_MS = 60 * 60_000;
 
 /**
  * Pre-bundled workflow code (npm run build) when present; otherwise bundled once at start-up
@@ -39,6 +57,12 @@ async function workflowSource(): Promise<Pick<WorkerOptions, 'workflowBundle'>> 
 export interface RunningReplicationWorker {
   /** The destination sites this process serves, and whether each is running or paused. */
   sites(): Array<{ site: string; state: 'running' | 'paused' }>;
+  /**
+   * Serves what the config (as changed in place) now describes: new destination sites
+   * started (unless `sites` was given), S3 clients built again for sites whose entry
+   * changed. Called by the config watcher; sites are never stopped by it.
+   */
+  reloadSites(): Promise<void>;
   /** Resolves when every worker has stopped (after shutdown() drained in-flight work). */
   run(): Promise<void>;
   shutdown(): Promise<void>;
@@ -96,12 +120,22 @@ export async function createReplicationWorker(
       );
   }
   const w = config.worker;
-  const clients = createSiteClients(config, w.maxConcurrentActivities * Math.max(1, w.partConcurrency));
+  const maxSockets = w.maxConcurrentActivities * Math.max(1, w.partConcurrency);
+  // The clients of every site of the config, by name; a site's entry changed or added while
+  // running gets a new client here (activities look their client up at each attempt).
+  const clients = createSiteClients(config, maxSockets, logger);
+  const connections = new Map<string, SiteConfig>(
+    Object.entries(config.sites).map(([name, site]) => [name, { ...site }]),
+  );
+  const retired = new Set<S3Client>();
   const producer: Producer = createKafka(config, 'worker').producer({ allowAutoTopicCreation: false });
   await producer.connect();
+  const sourceSite = config.sourceSite;
   const activities = createReplicationActivities({
-    sourceSite: config.sourceSite,
-    source: clientFor(clients, config.sourceSite),
+    sourceSite,
+    get source() {
+      return clientFor(clients, sourceSite);
+    },
     targetClient: (site) => clientFor(clients, site),
     settings: {
       multipartThresholdBytes: config.policy.multipartThresholdBytes,
@@ -154,6 +188,83 @@ export async function createReplicationWorker(
     { sites, taskQueues: sites.map((s) => taskQueueFor(config.temporal.taskQueuePrefix, s)) },
     'worker ready',
   );
+
+  let closed = false;
+  const explicitSites = options.sites !== undefined;
+  // What is known about served sites no longer in the config or in any rule (logged when it changes).
+  const atStart = planSiteReload({ config, served: gate.served(), connections, explicitSites });
+  const reported = {
+    removed: new Set(atStart.removed),
+    unused: new Set(atStart.unused),
+    notServed: new Set(atStart.notServed),
+  };
+  const reportOnce = (kind: keyof typeof reported, now: string[], log: (site: string) => void) => {
+    for (const site of now) if (!reported[kind].has(site)) log(site);
+    reported[kind] = new Set(now);
+  };
+  const reloadSites = async () => {
+    if (closed) return;
+    const plan = planSiteReload({ config, served: gate.served(), connections, explicitSites });
+    for (const site of plan.connect) {
+      const entry = config.sites[site]!;
+      const previous = clients.get(site);
+      clients.set(site, createSiteClient(site, entry, maxSockets, logger));
+      connections.set(site, { ...entry });
+      if (previous) {
+        // Activities under way keep the client they hold; new ones take the new client.
+        retired.add(previous);
+        setTimeout(() => {
+          if (retired.delete(previous)) previous.destroy();
+        }, RETIRED_CLIENT_LIFETIME_MS).unref();
+        logger.info(
+          { site, endpoint: entry.endpoint, region: entry.region, profile: entry.profile },
+          'site connection changed: new S3 client for the next activities',
+        );
+      }
+    }
+    reportOnce('removed', plan.removed, (site) =>
+      logger.warn(
+        { site },
+        'site removed from the config: still served until the worker restarts, so its queued work drains',
+      ),
+    );
+    reportOnce('unused', plan.unused, (site) =>
+      logger.info(
+        { site },
+        'no replication rule sends to the site any more: still served, queued work drains',
+      ),
+    );
+    reportOnce('notServed', plan.notServed, (site) =>
+      logger.info(
+        { site, sites: gate.served() },
+        'new destination site in the config, not served by this worker (started with --sites)',
+      ),
+    );
+    if (plan.start.length > 0 && config.worker.metricsPort > 0) workerMetrics().initSites(plan.start);
+    await Promise.all(
+      plan.start.map(async (site) => {
+        const taskQueue = taskQueueFor(prefix, site);
+        try {
+          const state = await gate.add(site);
+          if (state === 'running') logger.info({ site, taskQueue }, 'new destination site: serving it');
+          else if (state === 'paused')
+            logger.info({ site, taskQueue }, 'new destination site: paused, served once resumed');
+        } catch (err) {
+          logger.error(
+            { site, taskQueue, err: (err as Error).message },
+            'new destination site: its worker could not start (tried again at the next config change)',
+          );
+        }
+      }),
+    );
+  };
+  const configWatcher = options.configFile
+    ? watchEngineConfig(options.configFile, config, logger, options.configPollMs ?? 2_000, process.env, {
+        fixedConnections: [],
+        onChange: reloadSites,
+      })
+    : undefined;
+
   let stopped: Promise<void> | undefined;
   const run = async () => {
     try {
@@ -161,16 +272,22 @@ export async function createReplicationWorker(
       // then stops watching (see SiteGate) and both promises settle once in-flight work drained.
       await Promise.all([controlWorker.run().finally(() => gate.stop()), gate.done()]);
     } finally {
+      configWatcher?.stop();
+      closed = true;
+      await configWatcher?.idle();
       await producer.disconnect().catch(() => undefined);
       await temporal.close().catch(() => undefined);
       await connection.close().catch(() => undefined);
-      for (const client of clients.values()) client.destroy();
+      for (const client of [...clients.values(), ...retired]) client.destroy();
+      retired.clear();
     }
   };
   return {
     sites: () => gate.states(),
+    reloadSites,
     run: () => (stopped ??= run()),
     async shutdown() {
+      configWatcher?.stop();
       const stopping = gate.stop();
       if (controlWorker.getState() === 'RUNNING') controlWorker.shutdown();
       await stopping;

@@ -20,7 +20,8 @@ interface SiteRun {
  * the site's task queue (workflow and activity tasks wait on the server, in order); the
  * Worker's shutdown lets in-flight work finish within its grace time. The state is read
  * from the server every `pollMs`, so every worker process follows a pause within about a
- * second, and a process started while a site is paused never polls it.
+ * second, and a process started while a site is paused never polls it. Sites added to the
+ * config while the process runs join with add().
  */
 export class SiteGate {
   private readonly runs = new Map<string, SiteRun>();
@@ -38,31 +39,87 @@ export class SiteGate {
     this.rejectDone = reject;
   });
 
+  private readonly sites: string[];
+  // Sites being added: their first pause state is being read.
+  private readonly joining = new Set<string>();
+
   constructor(
-    private readonly sites: string[],
+    sites: readonly string[],
     private readonly options: SiteGateOptions,
-  ) {}
+  ) {
+    this.sites = [...sites];
+  }
 
   /** Reads every site's state and starts the Workers of the sites that are not paused. */
   async start(): Promise<void> {
     await Promise.all(
       this.sites.map(async (site) => {
-        const state = await this.options.pauseState(site).catch((err: unknown) => {
-          this.options.logger.warn(
-            { site, err: (err as Error).message },
-            'pause state unreadable: serving the site',
-          );
-          return { paused: false };
-        });
-        if (state.paused) {
-          this.paused.add(site);
-          this.options.logger.info({ site, ...state }, 'site paused: not serving it until resumed');
-        } else {
-          await this.startSite(site);
-        }
+        const state = await this.initialState(site);
+        if (state.paused) this.markPaused(site, state);
+        else await this.startSite(site);
       }),
     );
     this.schedule();
+  }
+
+  /**
+   * Serves one more site (a destination added to the config while the process runs): reads
+   * its pause state and starts its Worker unless it is paused; from then on it follows pause
+   * and resume like the others. Resolves with its state once its Worker started (or once it
+   * is known paused); undefined when the site is already served or the gate is stopping.
+   * When its Worker cannot be created the site is dropped (a later add tries again), the
+   * error is thrown, and the other sites go on.
+   */
+  async add(site: string): Promise<'running' | 'paused' | undefined> {
+    if (this.stopping || this.sites.includes(site)) return undefined;
+    this.sites.push(site);
+    // Its first state is read here: the poll leaves it alone until then.
+    this.joining.add(site);
+    const joined = (this.chains.get(site) ?? Promise.resolve()).then(async () => {
+      const state = await this.initialState(site);
+      if (state.paused) {
+        this.markPaused(site, state);
+        return 'paused' as const;
+      }
+      await this.startSite(site);
+      return this.runs.has(site) ? ('running' as const) : undefined;
+    });
+    this.chains.set(
+      site,
+      joined.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    try {
+      return await joined;
+    } catch (err) {
+      this.sites.splice(this.sites.indexOf(site), 1);
+      this.paused.delete(site);
+      throw err;
+    } finally {
+      this.joining.delete(site);
+    }
+  }
+
+  /** The sites served (running or paused). */
+  served(): string[] {
+    return [...this.sites];
+  }
+
+  private async initialState(site: string): Promise<{ paused: boolean; resumeAt?: string; reason?: string }> {
+    return this.options.pauseState(site).catch((err: unknown) => {
+      this.options.logger.warn(
+        { site, err: (err as Error).message },
+        'pause state unreadable: serving the site',
+      );
+      return { paused: false };
+    });
+  }
+
+  private markPaused(site: string, state: { paused: boolean; resumeAt?: string; reason?: string }): void {
+    this.paused.add(site);
+    this.options.logger.info({ site, ...state }, 'site paused: not serving it until resumed');
   }
 
   /** Resolves once stop() finished; rejects when a site's Worker failed. */
@@ -97,6 +154,8 @@ export class SiteGate {
   private async poll(): Promise<void> {
     await Promise.all(
       this.sites.map(async (site) => {
+        // A site being added: its first state is being read by add().
+        if (this.joining.has(site)) return;
         const state = await this.options.pauseState(site).catch(() => undefined);
         // Unreadable (Temporal unreachable): keep doing what we do.
         if (state === undefined || this.stopping) return;
