@@ -102,6 +102,12 @@ export interface SyncInput {
    * anchor: below the first replicated version lies what was written before the rule.
    */
   catchUpUnknown: boolean;
+  /**
+   * Whether, with no anchor, the versions below the change that were written before the rule
+   * are brought over too (a backfill covers the key): the target then starts with the
+   * source's whole history, in order, whichever of the backfill and live traffic comes first.
+   */
+  catchUpExisting?: boolean;
 }
 
 const isChangeEntry = (e: VersionEntry, change: ChangeRef) =>
@@ -148,6 +154,9 @@ export function planSync(input: SyncInput): SyncPlan {
     break;
   }
   if (anchorAt < 0 && !input.targetComplete) return { kind: 'need-more-target' };
+  const fromTheBottom = anchorAt < 0 && input.catchUpUnknown && input.catchUpExisting === true;
+  // From the bottom means knowing where the bottom is.
+  if (fromTheBottom && !input.sourceComplete) return { kind: 'need-more-source' };
 
   if (anchorAt >= 0 && anchorSource < at) {
     // The anchor is newer than the change on the source: the change is below it, or late.
@@ -171,7 +180,8 @@ export function planSync(input: SyncInput): SyncPlan {
       isDeleteMarker: e.isDeleteMarker,
       isChange,
       ...(pending ? { pending } : {}),
-      applicable: isChange || pending !== undefined || (input.catchUpUnknown && anchorAt >= 0),
+      applicable:
+        isChange || pending !== undefined || (input.catchUpUnknown && anchorAt >= 0) || fromTheBottom,
     });
   }
   const above = anchorAt >= 0 ? target.slice(0, anchorAt) : target;

@@ -17,6 +17,8 @@
  */
 import {
   isReplicaStatus,
+  LEGACY_SEQUENCE_FIELD,
+  LEGACY_SITE_FIELD,
   MARKER_TAG,
   REPLICA_FIELD,
   REPLICA_STATUS_FIELD,
@@ -24,29 +26,13 @@ import {
   SOURCE_VERSION_FIELD,
 } from '../shared/replica-marker';
 
-export { compareSequences } from '../shared/replica-marker';
-// Written by earlier releases; still read.
-const LEGACY_SEQUENCE_FIELD = 'scal-source-sequence';
-const LEGACY_SITE_FIELD = 'scal-source-site';
-
+export { compareSequences, readReplicaMarker, type ReplicaMarker, type Tag } from '../shared/replica-marker';
+import { readReplicaMarker, type ReplicaMarker, type Tag } from '../shared/replica-marker';
 /** S3's (and MinIO's) limit on user metadata, counted as MinIO does: header names and values. */
 export const USER_METADATA_LIMIT = 2048;
 export const MAX_TAGS = 10;
 const MAX_TAG_VALUE = 256;
 const META_PREFIX = 'x-amz-meta-';
-
-export interface ReplicaMarker {
-  sourceVersionId: string;
-  sequence: string;
-  sourceSite: string;
-  /** Inserted above newer versions by a retry, then covered by a copy of the newer one. */
-  late?: boolean;
-}
-
-export interface Tag {
-  Key: string;
-  Value: string;
-}
 
 /** Bytes of user metadata as MinIO counts them against the 2 KiB limit. */
 export function userMetadataSize(metadata: Record<string, string> | undefined): number {
@@ -111,44 +97,6 @@ export function markReplica(
   const status = { ...own, [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE };
   const metadata = userMetadataSize(status) <= USER_METADATA_LIMIT ? status : own;
   return { ok: true, metadata, tags: [...sourceTags, tag], markerIn: 'tags' };
-}
-
-function parseTagMarker(value: string): ReplicaMarker | undefined {
-  const parts = value.split(':');
-  if (parts.length < 5 || parts[0] !== REPLICA_STATUS_VALUE) return undefined;
-  const [, sequence, sourceSite, flags] = parts as [string, string, string, string];
-  const sourceVersionId = parts.slice(4).join(':');
-  if (!/^\d+$/.test(sequence) || !sourceVersionId) return undefined;
-  return {
-    sourceVersionId,
-    sequence,
-    sourceSite,
-    ...(flags.split(',').includes('late') ? { late: true } : {}),
-  };
-}
-
-/**
- * Reads the marker of a target version from its user metadata (as HEAD returns it, names
- * lower-cased) or, failing that, from its tags. `undefined`: not written by this engine.
- */
-export function readReplicaMarker(
-  metadata: Record<string, string> | undefined,
-  tags?: Tag[],
-): ReplicaMarker | undefined {
-  const sourceVersionId = metadata?.[SOURCE_VERSION_FIELD];
-  const compact = metadata?.[REPLICA_FIELD];
-  if (sourceVersionId && compact) {
-    const [sequence, sourceSite = '', flag] = compact.split(':');
-    if (sequence && /^\d+$/.test(sequence)) {
-      return { sourceVersionId, sequence, sourceSite, ...(flag === 'late' ? { late: true } : {}) };
-    }
-  }
-  const legacySequence = metadata?.[LEGACY_SEQUENCE_FIELD];
-  if (sourceVersionId && legacySequence && /^\d+$/.test(legacySequence)) {
-    return { sourceVersionId, sequence: legacySequence, sourceSite: metadata?.[LEGACY_SITE_FIELD] ?? '' };
-  }
-  const tag = tags?.find((t) => t.Key === MARKER_TAG);
-  return tag ? parseTagMarker(tag.Value) : undefined;
 }
 
 /** True when a version says it is a replica (metadata status or marker tag): never replicate it again. */

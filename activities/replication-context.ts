@@ -19,4 +19,10 @@ export interface ReplicationContext {
   logger: Logger;
   /** Replica markers already read or written (versions never change: cached for the process's life). */
   markers: MarkerCache;
+  /** Running backfills: a change to a key they cover brings over the versions from before the rule. */
+  backfillScopes?: BackfillScopes;
+}
+
+export interface BackfillScopes {
+  covers(site: string, bucket: string, key: string): boolean;
 }

@@ -118,6 +118,9 @@ export async function placeChange(
         pending,
         replicateDeleteMarkers: task.target.replicateDeleteMarkers,
         catchUpUnknown: task.target.ruleId !== JOURNAL_REPLICATION_INFO_RULE,
+        catchUpExisting:
+          task.backfill !== undefined ||
+          (ctx.backfillScopes?.covers(task.target.site, task.entry.bucket, task.entry.key) ?? false),
       });
       if (plan.kind === 'need-more-source') {
         await source.more();

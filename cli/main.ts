@@ -1,5 +1,6 @@
 /**
- * `replication` command line: setup, validate, status, failed, retry, and the local demo.
+ * `replication` command line: setup, validate, status, failed, retry, dismiss, pause/resume,
+ * backfill, diff, the control API and the local demo.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultConfigPath, loadEngineConfig, type EngineConfig } from '../config/engine-config';
@@ -11,6 +12,7 @@ import {
   waitForRetries,
 } from '../operations/failures';
 import { describeSiteState, pauseSites, resumeSites, targetSites } from '../operations/site-control';
+import { registerBackfillCommands } from './commands/backfill';
 import { DEFAULT_JOURNAL_ARN, runSetup } from './commands/setup';
 import { parseS3Target, runStatus } from './commands/status';
 import { runValidate } from './commands/validate';
@@ -316,6 +318,8 @@ program
     await api.close();
     out('stopped');
   });
+
+registerBackfillCommands(program, { out, configOption, readConfig });
 
 program
   .command('demo')

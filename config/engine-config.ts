@@ -77,6 +77,8 @@ const EngineConfigSchema = z
         sdkMetricsPort: z.number().int().min(0).max(65_535).default(9466),
         /** How often the worker reads each site's pause state (`replication pause`). */
         pausePollMs: z.number().int().min(100).max(60_000).default(1000),
+        /** How often a worker reads which backfills run (their keys bring older versions along). */
+        backfillScopePollMs: z.number().int().min(100).max(60_000).default(3000),
       })
       .prefault({}),
     /**
@@ -143,6 +145,20 @@ const EngineConfigSchema = z
       .prefault({}),
     /** Where the processes serve Prometheus metrics (`/metrics`): loopback unless told otherwise. */
     metrics: z.object({ host: z.string().default('127.0.0.1') }).prefault({}),
+    /** Defaults of `replication backfill` (each has a CLI option and an API field). */
+    backfill: z
+      .object({
+        /** Versions submitted and not yet replicated at most, per backfill. */
+        concurrency: z.number().int().min(1).max(100_000).default(500),
+        /** Versions per ListObjectVersions page. */
+        pageSize: z.number().int().min(1).max(1000).default(1000),
+        /** Rate limits (0: none). */
+        objectsPerSecond: z.number().min(0).default(0),
+        mibPerSecond: z.number().min(0).default(0),
+        /** Wait before the first submission, so every worker has seen the backfill (> worker.backfillScopePollMs). */
+        startDelaySeconds: z.number().min(0).max(3600).default(10),
+      })
+      .prefault({}),
     /** The control API (`replication api`). */
     api: z
       .object({

@@ -2,25 +2,16 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { RUN_AS_REGULAR_ACTIVITY } from '../shared/copy-plan';
 import type { JournalOperation } from '../shared/journal-entry';
-import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
+import {
+  outcomeLabel,
+  REPLICATION_OUTCOMES,
+  type ReplicationOutcome,
+  type ReplicationTask,
+} from '../shared/replication-task';
 import { BoundedLabel, cleanLabelValue, OTHER_LABEL } from './labels';
 import { processRegistry, singletonFor } from './registry';
 
-/** What a completed replication did, from its outcome's detail (docs/DESIGN.md, "Status model"). */
-export const REPLICATION_OUTCOMES = ['replicated', 'already_replicated', 'not_replicated'] as const;
-export type ReplicationOutcomeLabel = (typeof REPLICATION_OUTCOMES)[number];
-
-/**
- * "already replicated …" (found on the target: a redelivery, a re-run), "not replicated: …"
- * (superseded, gone from the source, a replica, tags that do not match), anything else
- * (no detail, "resumed multipart upload …", "replicated on retry …") wrote the change.
- */
-export function outcomeLabel(detail: string | undefined): ReplicationOutcomeLabel {
-  const text = (detail ?? '').trimStart().toLowerCase();
-  if (text.startsWith('already replicated')) return 'already_replicated';
-  if (text.startsWith('not replicated')) return 'not_replicated';
-  return 'replicated';
-}
+export { REPLICATION_OUTCOMES, outcomeLabel, type ReplicationOutcomeLabel } from '../shared/replication-task';
 
 const OPERATIONS: readonly JournalOperation[] = ['put', 'metadata', 'delete-marker', 'delete-version'];
 

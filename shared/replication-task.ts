@@ -1,3 +1,4 @@
+import type { BackfillOrigin } from './backfill';
 import type { JournalEntry } from './journal-entry';
 
 /** Where one rule sends a version: a destination site and bucket. */
@@ -35,6 +36,11 @@ export interface ReplicationTask {
   target: ReplicationTarget;
   /** Set by `replication retry`: bypasses duplicate detection for a version that FAILED. */
   retry?: boolean;
+  /**
+   * Set on versions a backfill submitted: their outcome is reported to it, and placement may
+   * bring over the versions written before the rule (activities/placement.ts).
+   */
+  backfill?: BackfillOrigin;
 }
 
 /** The fields of a journal entry a task keeps (see TaskEntry). */
@@ -150,4 +156,20 @@ export function taskIdentity(task: {
 }): string {
   const { entry } = task;
   return `${entry.versionId}|${entry.operation}|${entry.sequence}`;
+}
+
+/** What a completed replication did, from its outcome's detail (docs/DESIGN.md, "Status model"). */
+export const REPLICATION_OUTCOMES = ['replicated', 'already_replicated', 'not_replicated'] as const;
+export type ReplicationOutcomeLabel = (typeof REPLICATION_OUTCOMES)[number];
+
+/**
+ * "already replicated …" (found on the target: a redelivery, a re-run), "not replicated: …"
+ * (superseded, gone from the source, a replica, tags that do not match), anything else
+ * (no detail, "resumed multipart upload …", "replicated on retry …") wrote the change.
+ */
+export function outcomeLabel(detail: string | undefined): ReplicationOutcomeLabel {
+  const text = (detail ?? '').trimStart().toLowerCase();
+  if (text.startsWith('already replicated')) return 'already_replicated';
+  if (text.startsWith('not replicated')) return 'not_replicated';
+  return 'replicated';
 }

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { BackfillReport, BackfillState } from './backfill';
 import type { ReplicateKeyState, ReplicationTask, VersionStatus } from './replication-task';
 
 /** Signal and query definitions shared by the populator, the CLI and the workflow. */
@@ -96,3 +97,11 @@ export function siteControlWorkflowId(prefix: string, site: string): string {
 export function controlTaskQueue(prefix: string): string {
   return `${prefix}-control`;
 }
+
+/**
+ * A key workflow's outcomes for the versions a backfill submitted (once per key and batch),
+ * so the backfill counts them and keeps its window of work in flight.
+ */
+export const backfillReportsSignal = defineSignal<[BackfillReport[]]>('backfillReports');
+/** The backfill's request and progress (the memo `crrBackfill` holds the same, as of the last page). */
+export const backfillProgressQuery = defineQuery<BackfillState>('backfillProgress');

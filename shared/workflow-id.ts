@@ -15,3 +15,16 @@ export function replicationWorkflowId(site: string, bucket: string, key: string)
     .replace(/\uFFFD+$/, '');
   return `crr/${site}/${bucket}/${head}…sha256:${digest}`;
 }
+
+/** One backfill per (site, bucket, prefix); long prefixes end with a hash, as key ids do. */
+export function backfillWorkflowId(
+  taskQueuePrefix: string,
+  site: string,
+  bucket: string,
+  prefix: string,
+): string {
+  const plain = `crr-backfill/${taskQueuePrefix}/${site}/${bucket}/${prefix}`;
+  if (Buffer.byteLength(plain, 'utf8') <= MAX_ID_BYTES) return plain;
+  const digest = createHash('sha256').update(prefix, 'utf8').digest('hex');
+  return `crr-backfill/${taskQueuePrefix}/${site}/${bucket}/${prefix.slice(0, 100)}…sha256:${digest}`;
+}

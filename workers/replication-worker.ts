@@ -7,6 +7,9 @@ import { createKafka } from '../clients/kafka';
 import { connectTemporal, connectWorkerConnection } from '../clients/temporal';
 import type { Logger } from 'pino';
 import { createReplicationActivities, MarkerCache } from '../activities';
+import { createBackfillActivities } from '../activities/backfill-activities';
+import { signalReplicationTasks } from '../clients/replication-signals';
+import { watchBackfillScopes } from '../operations/backfill';
 import { clientFor, createSiteClient, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { watchEngineConfig } from '../config/config-watcher';
@@ -131,7 +134,16 @@ export async function createReplicationWorker(
   const producer: Producer = createKafka(config, 'worker').producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const sourceSite = config.sourceSite;
-  const activities = createReplicationActivities({
+  const connection = await connectWorkerConnection(config);
+  const temporal = await connectTemporal(config);
+  let scopeWarnedAt = 0;
+  // Keys under a running backfill bring their versions from before the rule along.
+  const backfillScopes = watchBackfillScopes(temporal.client, w.backfillScopePollMs, (err) => {
+    if (Date.now() - scopeWarnedAt < 5 * 60_000) return;
+    scopeWarnedAt = Date.now();
+    logger.warn({ err: (err as Error).message }, 'could not read the running backfills (retried)');
+  });
+  const replicationActivities = createReplicationActivities({
     sourceSite,
     get source() {
       return clientFor(clients, sourceSite);
@@ -146,9 +158,17 @@ export async function createReplicationWorker(
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
     markers: new MarkerCache(),
+    backfillScopes,
   });
-  const connection = await connectWorkerConnection(config);
-  const temporal = await connectTemporal(config);
+  const activities = {
+    ...replicationActivities,
+    ...createBackfillActivities({
+      config: () => config,
+      source: () => clientFor(clients, sourceSite),
+      signal: (tasks) => signalReplicationTasks(temporal.client, config, tasks),
+      logger,
+    }),
+  };
   const source = await workflowSource();
   const prefix = config.temporal.taskQueuePrefix;
   const siteWorkerOptions = (site: string): WorkerOptions => ({
@@ -276,6 +296,7 @@ export async function createReplicationWorker(
       closed = true;
       await configWatcher?.idle();
       await producer.disconnect().catch(() => undefined);
+      backfillScopes.stop();
       await temporal.close().catch(() => undefined);
       await connection.close().catch(() => undefined);
       for (const client of [...clients.values(), ...retired]) client.destroy();

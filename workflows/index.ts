@@ -1,2 +1,3 @@
 export { replicateKeyWorkflow } from './replicate-key';
 export { siteControlWorkflow } from './site-control';
+export { backfillWorkflow } from './backfill';

@@ -5,6 +5,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -32,6 +33,7 @@ import {
 import { failureCodeOf } from '../shared/failure-codes';
 import { CRR_REASON, CRR_STATUS } from '../shared/search-attributes';
 import {
+  backfillReportsSignal,
   FAILED_MEMO,
   replicationStateQuery,
   replicationTaskSignal,
@@ -40,8 +42,9 @@ import {
   dismissFailedSignal,
   type ReplicateKeyResult,
 } from '../shared/workflow-contract';
+import { BackfillReporter } from './backfill-reporter';
 import { keyDetails } from './key-details';
-import { VersionBook } from './version-book';
+import { identityOf, VersionBook } from './version-book';
 
 /**
  * Quick attempts a small change gets as a local activity before it continues as a regular
@@ -100,6 +103,63 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const { settings } = input;
   const book = new VersionBook(input.carried, input);
   const now = () => new Date().toISOString();
+  const reporter = new BackfillReporter(book.queue);
+  /** The version being applied (a backfill may wait for it). */
+  let running: ReplicationTask | undefined;
+
+  /**
+   * Queues a signal's tasks. A backfill's version the key already knows runs nothing new:
+   * done before → reported at once; queued or running → the backfill waits for it; FAILED →
+   * retried with --include-failed, otherwise reported as left FAILED.
+   */
+  const admit = (tasks: ReplicationTask[]) => {
+    const fresh: ReplicationTask[] = [];
+    for (const task of tasks) {
+      const origin = task.backfill;
+      const identity = taskIdentity(task);
+      if (!origin || book.hasSeen(identity)) {
+        fresh.push(task);
+        continue;
+      }
+      const { versionId, operation } = task.entry;
+      const row = book.latestRow(versionId, operation);
+      if (!row) {
+        fresh.push(task);
+        continue;
+      }
+      book.markSeen(identity);
+      if (row.status === 'COMPLETED') {
+        const result = BackfillReporter.resultOf(row.detail);
+        reporter.reportNow(origin, {
+          versionId,
+          result: result === 'replicated' ? 'already' : result,
+          bytes: 0,
+        });
+      } else if (row.status === 'FAILED') {
+        const requeued = origin.includeFailed ? book.retryVersion(row, now()) : undefined;
+        if (requeued) reporter.watch(requeued, origin);
+        else reporter.reportNow(origin, { versionId, result: 'skipped_failed', bytes: 0 });
+      } else {
+        const queued = book.queuedTask(row);
+        const current = running && taskIdentity(running) === identityOf(row) ? running : undefined;
+        if (queued ?? current) reporter.watch((queued ?? current)!, origin);
+        else fresh.push(task);
+      }
+    }
+    book.accept(fresh, now());
+    for (const task of fresh) if (task.backfill) reporter.watch(task, task.backfill);
+  };
+
+  /** Sends the backfills their outcomes (a backfill that ended since is no longer told). */
+  const sendReports = async (all: boolean) => {
+    for (const [workflowId, reports] of reporter.take(all)) {
+      try {
+        await getExternalWorkflowHandle(workflowId).signal(backfillReportsSignal, reports);
+      } catch {
+        // The backfill was cancelled or finished: nobody waits for these outcomes.
+      }
+    }
+  };
 
   // The memo lists FAILED versions for operators without a worker; it is written only when
   // the set of FAILED versions changes, so a key that never fails costs no event for it.
@@ -124,7 +184,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   setHandler(
     replicationTasksSignal,
     (tasks) => {
-      book.accept(tasks, now());
+      admit(tasks);
       showDetails();
     },
     { description: "the populator's journal entries for this key, in journal order (at most 100)" },
@@ -132,7 +192,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   setHandler(
     replicationTaskSignal,
     (task) => {
-      book.accept([task], now());
+      admit([task]);
       showDetails();
     },
     { description: 'one journal entry for this key (a task sent by hand)' },
@@ -270,11 +330,22 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   for (;;) {
     for (let task = book.next(); task !== undefined; task = book.next()) {
       book.begin(task, now());
+      running = task;
       showDetails();
       try {
         const { outcome, attempts } = await apply(task);
         book.complete(taskIdentity(task), outcome, attempts, now());
         book.completeAhead(outcome.appliedAhead ?? [], now());
+        reporter.settled(
+          taskIdentity(task),
+          task.entry.versionId,
+          BackfillReporter.resultOf(outcome.detail),
+          outcome.bytes,
+        );
+        for (const ahead of outcome.appliedAhead ?? []) {
+          const versionId = ahead.identity.split('|').slice(0, -2).join('|');
+          reporter.settled(ahead.identity, versionId, BackfillReporter.resultOf(ahead.detail));
+        }
       } catch (err) {
         const reason =
           err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
@@ -289,25 +360,31 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
         );
         setKeyStatus('FAILED', code);
         publishFailedMemo();
+        reporter.settled(taskIdentity(task), task.entry.versionId, 'failed');
         await publisher.publishReplicationStatus([statusEvent(task, 'FAILED', { reason })]);
       }
+      running = undefined;
       showDetails();
+      if (reporter.hasReports) await sendReports(false);
       handled++;
       if (
         book.queue.length > 0 &&
         (handled >= settings.continueAsNewAfterVersions || workflowInfo().continueAsNewSuggested)
       ) {
         await condition(allHandlersFinished);
+        if (reporter.hasReports) await sendReports(true);
         await continueAsNew<typeof replicateKeyWorkflow>({ ...input, carried: book.carryOver() });
       }
     }
     await condition(allHandlersFinished);
-    if (book.queue.length > 0) continue;
+    if (reporter.hasReports) await sendReports(true);
+    // Signals taken while the reports went out may have queued work or outcomes to send.
+    if (book.queue.length > 0 || reporter.hasReports) continue;
     const anyFailed = book.hasFailed;
     setKeyStatus(anyFailed ? 'FAILED' : 'COMPLETED');
     if (!anyFailed) return { versions: book.versions };
     // Stay visible as FAILED until an operator retries or the key gets new versions.
-    await condition(() => book.queue.length > 0 || !book.hasFailed);
+    await condition(() => book.queue.length > 0 || !book.hasFailed || reporter.hasReports);
     if (book.queue.length > 0) setKeyStatus('PROCESSING');
   }
 }

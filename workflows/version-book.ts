@@ -23,7 +23,7 @@ export const CARRIED_IDENTITIES = 1000;
 /** How many FAILED versions the memo lists (the count is exact). */
 export const MEMO_FAILED_VERSIONS = 20;
 
-const identityOf = (v: Pick<VersionStatus, 'versionId' | 'operation' | 'sequence'>) =>
+export const identityOf = (v: Pick<VersionStatus, 'versionId' | 'operation' | 'sequence'>) =>
   `${v.versionId}|${v.operation}|${v.sequence}`;
 
 function pendingRow(task: ReplicationTask, now: string): VersionStatus {
@@ -64,18 +64,50 @@ export class VersionBook {
   retryFailed(now: string): number {
     let retried = 0;
     for (const version of this.versions) {
-      if (version.status !== 'FAILED' || !version.task) continue;
-      this.queue.push({ ...version.task, retry: true });
-      version.status = 'PENDING';
-      version.pendingAt = now;
-      if (version.reason) version.lastFailure = version.reason;
-      delete version.reason;
-      delete version.task;
-      delete version.finishedAt;
-      delete version.nextAttemptAt;
-      retried++;
+      if (this.retryVersion(version, now)) retried++;
     }
     return retried;
+  }
+
+  /** Sends one FAILED version back to the queue as a retry; the queued task, if it could. */
+  retryVersion(version: VersionStatus, now: string): ReplicationTask | undefined {
+    if (version.status !== 'FAILED' || !version.task) return undefined;
+    const task: ReplicationTask = { ...version.task, retry: true };
+    this.queue.push(task);
+    version.status = 'PENDING';
+    version.pendingAt = now;
+    if (version.reason) version.lastFailure = version.reason;
+    delete version.reason;
+    delete version.task;
+    delete version.finishedAt;
+    delete version.nextAttemptAt;
+    return task;
+  }
+
+  /** Whether this delivery (task identity) was already accepted. */
+  hasSeen(identity: string): boolean {
+    return this.seen.has(identity);
+  }
+
+  /** Remembers a delivery handled without queueing it (a backfill of a version already known). */
+  markSeen(identity: string): void {
+    this.seen.delete(identity);
+    this.seen.add(identity);
+  }
+
+  /** The most recent row of a version's put or delete marker, whatever its journal sequence. */
+  latestRow(versionId: string, operation: string): VersionStatus | undefined {
+    for (let i = this.versions.length - 1; i >= 0; i--) {
+      const v = this.versions[i]!;
+      if (v.versionId === versionId && v.operation === operation) return v;
+    }
+    return undefined;
+  }
+
+  /** The queued task of a row, if it is still queued. */
+  queuedTask(row: VersionStatus): ReplicationTask | undefined {
+    const identity = identityOf(row);
+    return this.queue.find((t) => taskIdentity(t) === identity);
   }
 
   /** Records every FAILED version as dismissed (`replication dismiss`): COMPLETED, not replicated. */

@@ -3,9 +3,8 @@
  * a real process per command), against the real stack: exit codes, output, and refusals
  * that name the option.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { runReplicationCli } from '../support/cli-process';
 import { ReplicationHarness } from '../support/replication-harness';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
@@ -14,25 +13,11 @@ const source = s3ClientFor(stack.sites.source);
 const harness = new ReplicationHarness(stack, 'cli', [{ site: 'target', bucket: uniqueBucket('cli-dst') }], {
   pausePollMs: 500,
 });
-const root = path.resolve(__dirname, '..', '..');
 
 beforeAll(() => harness.start(), 120_000);
 afterAll(() => harness.stop(), 60_000);
 
-function replication(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      path.join(root, 'node_modules', '.bin', 'tsx'),
-      [path.join(root, 'cli', 'main.ts'), ...args, '--config', harness.configPath],
-      {
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined },
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const replication = (...args: string[]) => runReplicationCli(harness.configPath, args);
 
 test('pause and resume a site; status says it is paused; bad options are refused by name', async () => {
   const badHours = await replication('pause', '--site', 'target', '--hours', '-2');

@@ -1,0 +1,249 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { siteOfRule, type EngineConfig } from '../config/engine-config';
+import {
+  BACKFILL_MEMO,
+  BACKFILL_WORKFLOW,
+  estimateSecondsLeft,
+  type BackfillRequest,
+  type BackfillState,
+} from '../shared/backfill';
+import { CRR_BUCKET, CRR_SITE } from '../shared/search-attributes';
+import { backfillProgressQuery, controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
+import { backfillWorkflowId } from '../shared/workflow-id';
+import { queryLiteral } from './backlog';
+import { UnknownSiteError } from './site-control';
+
+export interface BackfillOptions {
+  bucket: string;
+  site?: string;
+  prefix?: string;
+  olderThan?: string;
+  includeFailed?: boolean;
+  concurrency?: number;
+  objectsPerSecond?: number;
+  mibPerSecond?: number;
+}
+
+/** The sites a bucket's enabled rules replicate to. */
+export function destinationsOfBucket(config: EngineConfig, bucket: string): string[] {
+  const rules = config.replication[bucket];
+  if (!rules) return [];
+  const sites = new Set<string>();
+  for (const rule of rules.Rules) {
+    if (rule.Status !== 'Enabled') continue;
+    for (const site of siteOfRule(config, rule)) sites.add(site);
+  }
+  return [...sites];
+}
+
+/** The destination sites of a bucket to work on: the one named (checked), or all of them. */
+export function sitesOfBucketRules(config: EngineConfig, bucket: string, site?: string): string[] {
+  const sites = destinationsOfBucket(config, bucket);
+  if (sites.length === 0)
+    throw new UnknownSiteError(`bucket ${bucket} has no enabled replication rule in the config`);
+  if (site !== undefined && !sites.includes(site))
+    throw new UnknownSiteError(
+      `bucket ${bucket} is not replicated to site "${site}" (its rules send it to: ${sites.join(', ')})`,
+    );
+  return site !== undefined ? [site] : sites;
+}
+
+/** The request a backfill runs with: options over the config's defaults, checked. */
+export function backfillRequests(
+  config: EngineConfig,
+  options: BackfillOptions,
+  now = new Date(),
+): BackfillRequest[] {
+  const sites = sitesOfBucketRules(config, options.bucket, options.site);
+  let olderThan: string | undefined;
+  if (options.olderThan !== undefined) {
+    const at = Date.parse(options.olderThan);
+    if (!Number.isFinite(at))
+      throw new RangeError(`--older-than ${options.olderThan} is not a date (ISO 8601)`);
+    olderThan = new Date(at).toISOString();
+  }
+  const defaults = config.backfill;
+  return sites.map((site) => ({
+    site,
+    bucket: options.bucket,
+    prefix: options.prefix ?? '',
+    ...(olderThan ? { olderThan } : {}),
+    includeFailed: options.includeFailed ?? false,
+    concurrency: options.concurrency ?? defaults.concurrency,
+    objectsPerSecond: options.objectsPerSecond ?? defaults.objectsPerSecond,
+    bytesPerSecond: (options.mibPerSecond ?? defaults.mibPerSecond) * 1024 * 1024,
+    pageSize: defaults.pageSize,
+    startDelayMs: defaults.startDelaySeconds * 1000,
+    requestedAt: now.toISOString(),
+  }));
+}
+
+export interface StartedBackfill {
+  workflowId: string;
+  site: string;
+  /** False when one with the same bucket, site and prefix was already running (it goes on). */
+  started: boolean;
+}
+
+/**
+ * Starts one durable backfill per destination site (or the one named). Idempotent: a
+ * backfill of the same bucket, site and prefix that is still running is left to go on.
+ */
+export async function startBackfills(
+  client: Client,
+  config: EngineConfig,
+  options: BackfillOptions,
+): Promise<StartedBackfill[]> {
+  const prefix = config.temporal.taskQueuePrefix;
+  const started: StartedBackfill[] = [];
+  for (const request of backfillRequests(config, options)) {
+    const workflowId = backfillWorkflowId(prefix, request.site, request.bucket, request.prefix);
+    try {
+      await client.workflow.start(BACKFILL_WORKFLOW, {
+        workflowId,
+        taskQueue: controlTaskQueue(prefix),
+        args: [{ request, taskQueue: taskQueueFor(prefix, request.site) }],
+        memo: { [BACKFILL_MEMO]: { request, progress: undefined } },
+        staticSummary: `backfill s3://${request.bucket}/${request.prefix} → ${request.site}`,
+        typedSearchAttributes: [
+          { key: CRR_BUCKET, value: request.bucket },
+          { key: CRR_SITE, value: request.site },
+        ],
+      });
+      started.push({ workflowId, site: request.site, started: true });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      started.push({ workflowId, site: request.site, started: false });
+    }
+  }
+  return started;
+}
+
+export interface BackfillStatus extends Partial<BackfillState> {
+  workflowId: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, CANCELLED, FAILED, TERMINATED… */
+  runStatus: string;
+  startTime: string;
+  closeTime?: string;
+}
+
+function backfillQuery(filters: { bucket?: string; site?: string; runningOnly?: boolean }): string {
+  return [
+    `WorkflowType = ${queryLiteral(BACKFILL_WORKFLOW)}`,
+    filters.bucket !== undefined && `CrrBucket = ${queryLiteral(filters.bucket)}`,
+    filters.site !== undefined && `CrrSite = ${queryLiteral(filters.site)}`,
+    filters.runningOnly && `ExecutionStatus = 'Running'`,
+  ]
+    .filter(Boolean)
+    .join(' AND ');
+}
+
+/**
+ * Backfills (running and finished, newest first) with their progress, from the Temporal
+ * server alone (memo: as of the last page, or the last 5 s while versions drain).
+ */
+export async function listBackfills(
+  client: Client,
+  filters: { bucket?: string; site?: string; prefix?: string; runningOnly?: boolean },
+  limit = 100,
+): Promise<BackfillStatus[]> {
+  const found: BackfillStatus[] = [];
+  for await (const run of client.workflow.list({ query: backfillQuery(filters) })) {
+    const memo = run.memo?.[BACKFILL_MEMO] as Partial<BackfillState> | undefined;
+    if (filters.prefix !== undefined && memo?.request?.prefix !== filters.prefix) continue;
+    const status: BackfillStatus = {
+      workflowId: run.workflowId,
+      runStatus: run.status.name,
+      startTime: run.startTime.toISOString(),
+      ...(run.closeTime ? { closeTime: run.closeTime.toISOString() } : {}),
+      ...(memo?.request ? { request: memo.request } : {}),
+    };
+    if (memo?.progress) {
+      status.progress = { ...memo.progress };
+      if (run.status.name === 'RUNNING')
+        status.progress.etaSeconds = estimateSecondsLeft(memo.progress, Date.now());
+    }
+    found.push(status);
+    if (found.length >= limit) break;
+  }
+  return found;
+}
+
+/** The latest state of one backfill: asks its workflow (fresh), or reads its memo without a worker. */
+export async function backfillStatus(client: Client, workflowId: string): Promise<BackfillStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  const memo = description.memo?.[BACKFILL_MEMO] as Partial<BackfillState> | undefined;
+  const base: BackfillStatus = {
+    workflowId,
+    runStatus: description.status.name,
+    startTime: description.startTime.toISOString(),
+    ...(description.closeTime ? { closeTime: description.closeTime.toISOString() } : {}),
+    ...memo,
+  };
+  if (description.status.name !== 'RUNNING') return base;
+  return { ...base, ...(await freshState(client, workflowId)) };
+}
+
+async function freshState(client: Client, workflowId: string): Promise<Partial<BackfillState>> {
+  try {
+    return await client.workflow.getHandle(workflowId).query(backfillProgressQuery);
+  } catch {
+    return {}; // no worker answers: the memo stands
+  }
+}
+
+/** Cancels the running backfills that match; returns their ids. */
+export async function cancelBackfills(
+  client: Client,
+  filters: { bucket?: string; site?: string; prefix?: string },
+): Promise<string[]> {
+  const running = await listBackfills(client, { ...filters, runningOnly: true }, 10_000);
+  for (const b of running) await client.workflow.getHandle(b.workflowId).cancel();
+  return running.map((b) => b.workflowId);
+}
+
+/** One running backfill's scope, as workers need it. */
+interface Scope {
+  site: string;
+  bucket: string;
+  prefix: string;
+}
+
+/**
+ * Which running backfills cover a key, read every `intervalMs` from Temporal's visibility
+ * store (workers; see activities/placement.ts, catchUpExisting). A failed read keeps the
+ * last answer.
+ */
+export function watchBackfillScopes(
+  client: Client,
+  intervalMs: number,
+  onError: (err: unknown) => void = () => undefined,
+): { covers(site: string, bucket: string, key: string): boolean; refresh(): Promise<void>; stop(): void } {
+  let scopes: Scope[] = [];
+  let reading: Promise<void> | undefined;
+  const refresh = () =>
+    (reading ??= (async () => {
+      try {
+        const next: Scope[] = [];
+        for await (const run of client.workflow.list({ query: backfillQuery({ runningOnly: true }) })) {
+          const request = (run.memo?.[BACKFILL_MEMO] as Partial<BackfillState> | undefined)?.request;
+          if (request) next.push({ site: request.site, bucket: request.bucket, prefix: request.prefix });
+        }
+        scopes = next;
+      } catch (err) {
+        onError(err);
+      } finally {
+        reading = undefined;
+      }
+    })());
+  void refresh();
+  const timer = setInterval(() => void refresh(), intervalMs);
+  timer.unref();
+  return {
+    covers: (site, bucket, key) =>
+      scopes.some((s) => s.site === site && s.bucket === bucket && key.startsWith(s.prefix)),
+    refresh,
+    stop: () => clearInterval(timer),
+  };
+}

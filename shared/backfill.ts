@@ -1,0 +1,139 @@
+/**
+ * Backfill: replicating what a bucket held before its rule (docs/BACKFILL.md). One durable
+ * backfill workflow per (destination site, bucket, prefix) lists the source's versions and
+ * submits them, oldest first per key, to the same per-key replication workflows as the
+ * journal; those report each version's outcome back to it.
+ */
+
+export const BACKFILL_WORKFLOW = 'backfillWorkflow';
+/** Memo field with the backfill's request and progress, readable without a worker. */
+export const BACKFILL_MEMO = 'crrBackfill';
+
+/** What an operator asked for (`replication backfill`, `POST /_/crr/backfill`). */
+export interface BackfillRequest {
+  site: string;
+  bucket: string;
+  /** Keys starting with it ('' for the whole bucket). */
+  prefix: string;
+  /** Only versions written before this time (ISO 8601). */
+  olderThan?: string;
+  /** Also retry versions whose replication is FAILED (otherwise they are left to `replication retry`). */
+  includeFailed: boolean;
+  /** Versions submitted and not yet reported at most (bounds the work queued ahead). */
+  concurrency: number;
+  /** Submission rate limits (0: none). */
+  objectsPerSecond: number;
+  bytesPerSecond: number;
+  /** Versions listed per ListObjectVersions request (at most 1000). */
+  pageSize: number;
+  /**
+   * Wait before the first submission, so every worker has seen the backfill (they refresh
+   * the running backfills every few seconds) before its versions arrive.
+   */
+  startDelayMs: number;
+  requestedAt: string;
+}
+
+export type BackfillPhase = 'starting' | 'scanning' | 'draining' | 'completed' | 'cancelled';
+
+/** Counts of versions (each put, delete marker) unless the name says bytes. */
+export interface BackfillProgress {
+  phase: BackfillPhase;
+  /** Versions ListObjectVersions returned under the prefix. */
+  listed: number;
+  /** Of those, not submitted: newer than `olderThan`, no rule for the site, delete markers the rule does not replicate, replicas. */
+  skipped: number;
+  submitted: number;
+  submittedBytes: number;
+  /** Outcomes the key workflows reported. */
+  replicated: number;
+  replicatedBytes: number;
+  alreadyReplicated: number;
+  notReplicated: number;
+  failed: number;
+  /** FAILED before the backfill and left alone (no --include-failed). */
+  skippedFailed: number;
+  /** The whole scope, counted by a separate listing (undefined until it finishes). */
+  totalVersions?: number;
+  totalBytes?: number;
+  startedAt: string;
+  /** When the scan began (after the start delay). */
+  scanStartedAt?: string;
+  finishedAt?: string;
+  /** Listing position: the next page starts after it. */
+  keyMarker?: string;
+  versionIdMarker?: string;
+  /** Time left, from the completion rate so far (undefined until it can be told). */
+  etaSeconds?: number;
+}
+
+export function emptyBackfillProgress(now: string): BackfillProgress {
+  return {
+    phase: 'starting',
+    listed: 0,
+    skipped: 0,
+    submitted: 0,
+    submittedBytes: 0,
+    replicated: 0,
+    replicatedBytes: 0,
+    alreadyReplicated: 0,
+    notReplicated: 0,
+    failed: 0,
+    skippedFailed: 0,
+    startedAt: now,
+  };
+}
+
+/** Versions the key workflows have reported back, whatever the outcome. */
+export function reportedCount(p: BackfillProgress): number {
+  return p.replicated + p.alreadyReplicated + p.notReplicated + p.failed + p.skippedFailed;
+}
+
+/**
+ * Seconds left: the versions still to report (known once the scope is counted, or once the
+ * scan is done) at the rate reported so far.
+ */
+export function estimateSecondsLeft(p: BackfillProgress, nowMs: number): number | undefined {
+  const done = reportedCount(p);
+  const started = Date.parse(p.scanStartedAt ?? p.startedAt);
+  const elapsed = (nowMs - started) / 1000;
+  if (done === 0 || elapsed <= 0) return undefined;
+  const expected =
+    p.phase === 'draining' || p.phase === 'completed'
+      ? p.submitted
+      : p.totalVersions !== undefined
+        ? Math.max(p.submitted, p.totalVersions - p.skipped)
+        : undefined;
+  if (expected === undefined) return undefined;
+  return Math.max(0, Math.round((expected - done) / (done / elapsed)));
+}
+
+export interface BackfillState {
+  request: BackfillRequest;
+  progress: BackfillProgress;
+}
+
+export type BackfillReportResult = 'replicated' | 'already' | 'not_replicated' | 'failed' | 'skipped_failed';
+
+/** One version's outcome, as a key workflow reports it to the backfill that submitted it. */
+export interface BackfillReport {
+  versionId: string;
+  result: BackfillReportResult;
+  bytes: number;
+}
+
+/** Tells a key workflow which backfill submitted a task, so it can report the outcome. */
+export interface BackfillOrigin {
+  workflowId: string;
+  includeFailed: boolean;
+}
+
+/**
+ * The journal sequence a backfilled version carries: its LastModified time in nanoseconds
+ * (the journal's own fallback ordering), so the same version listed twice makes the same
+ * task and a key workflow drops the second.
+ */
+export function backfillSequence(lastModified: Date | string): string {
+  const ms = typeof lastModified === 'string' ? Date.parse(lastModified) : lastModified.getTime();
+  return (BigInt(Number.isFinite(ms) ? ms : 0) * 1_000_000n).toString();
+}

@@ -1,0 +1,268 @@
+/**
+ * Backfill on the real stack: versions (and delete markers) written before the rule are
+ * replicated in order by `replication backfill`, while live traffic writes new versions of the
+ * same keys; `replication diff` then reports nothing, and a replica deleted on purpose.
+ * FAILED versions are left alone unless asked; `--older-than`, the prefix and cancel.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import {
+  backfillStatus,
+  cancelBackfills,
+  listBackfills,
+  startBackfills,
+  type BackfillStatus,
+} from '../../operations/backfill';
+import { diffBucket, type DiffFinding } from '../../operations/diff';
+import { runReplicationCli } from '../support/cli-process';
+import { checkBucket, describeFindings } from '../support/replica-check';
+import { ReplicationHarness } from '../support/replication-harness';
+import { waitFor } from '../support/s3-helpers';
+import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+
+const stack = testStack();
+const source = s3ClientFor(stack.sites.source);
+const target = s3ClientFor(stack.sites.target);
+const harness = new ReplicationHarness(
+  stack,
+  'backfill',
+  [{ site: 'target', bucket: uniqueBucket('backfill-dst') }],
+  { backfillScopePollMs: 300 },
+  (raw) => {
+    (raw as Record<string, unknown>).backfill = { startDelaySeconds: 1, concurrency: 50, pageSize: 40 };
+  },
+);
+const destination = harness.destinations[0]!;
+
+/** Keys written before the rule: some with several versions, some deleted. */
+const KEYS = 60;
+const keyOf = (i: number) => `old/${String(i).padStart(3, '0')} é+%`;
+
+beforeAll(async () => {
+  await source.send(new CreateBucketCommand({ Bucket: harness.sourceBucket }));
+  await source.send(
+    new PutBucketVersioningCommand({
+      Bucket: harness.sourceBucket,
+      VersioningConfiguration: { Status: 'Enabled' },
+    }),
+  );
+  for (let i = 0; i < KEYS; i++) {
+    const key = keyOf(i);
+    for (let v = 0; v <= i % 3; v++)
+      await source.send(
+        new PutObjectCommand({ Bucket: harness.sourceBucket, Key: key, Body: `${key} v${v}` }),
+      );
+    if (i % 7 === 0) await source.send(new DeleteObjectCommand({ Bucket: harness.sourceBucket, Key: key }));
+  }
+  for (let i = 0; i < 5; i++)
+    for (let v = 0; v < 3; v++)
+      await source.send(
+        new PutObjectCommand({ Bucket: harness.sourceBucket, Key: `slow/${i}`, Body: `slow ${i} v${v}` }),
+      );
+  await harness.start();
+}, 180_000);
+afterAll(() => harness.stop(), 60_000);
+
+async function waitForBackfill(workflowId: string, timeoutMs = 120_000): Promise<BackfillStatus> {
+  return waitFor(
+    `backfill ${workflowId} to end`,
+    async () => {
+      const status = await backfillStatus(harness.temporal, workflowId);
+      return status.runStatus === 'RUNNING' ? undefined : status;
+    },
+    timeoutMs,
+  );
+}
+
+async function diff(prefix: string): Promise<DiffFinding[]> {
+  const found: DiffFinding[] = [];
+  for await (const f of diffBucket(harness.config, {
+    bucket: harness.sourceBucket,
+    site: 'target',
+    prefix,
+    source,
+    target,
+  }))
+    found.push(f);
+  return found;
+}
+
+test('nothing from before the rule is on the target until a backfill runs', async () => {
+  const findings = await diff('old/');
+  expect(findings.filter((f) => f.kind === 'missing').length).toBeGreaterThanOrEqual(KEYS);
+});
+
+test('a backfill replicates every version in order while live traffic writes the same keys', async () => {
+  const [started] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'old/',
+  });
+  expect(started).toMatchObject({ site: 'target', started: true });
+  // A second start of the same scope joins the running one.
+  const again = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'old/',
+  });
+  expect(again).toEqual([{ ...started, started: false }]);
+  // Live traffic on the same keys while the backfill runs (and before its first page).
+  for (let i = 0; i < KEYS; i += 5)
+    await source.send(
+      new PutObjectCommand({ Bucket: harness.sourceBucket, Key: keyOf(i), Body: `${keyOf(i)} live` }),
+    );
+  const done = await waitForBackfill(started!.workflowId);
+  expect(done.runStatus).toBe('COMPLETED');
+  const p = done.progress!;
+  expect(p.phase).toBe('completed');
+  expect(p.submitted).toBeGreaterThan(KEYS);
+  expect(p.replicated + p.alreadyReplicated + p.notReplicated).toBe(p.submitted);
+  expect(p.failed).toBe(0);
+  expect(p.totalVersions).toBe(p.submitted);
+  expect(p.replicatedBytes).toBeGreaterThan(0);
+  // Live versions are journaled too: wait until the target holds everything, then compare.
+  await waitFor(
+    'the target to hold every version',
+    async () => ((await diff('old/')).length === 0 ? true : undefined),
+    60_000,
+  );
+  const check = await checkBucket(
+    { source, target, sourceBucket: harness.sourceBucket, targetBucket: destination.bucket },
+    { deleteMarkers: true },
+    'old/',
+  );
+  expect(describeFindings(check.findings)).toBe('');
+  expect(check).toMatchObject({ lost: 0, duplicated: 0, reordered: 0, latestMismatch: 0, unexpected: 0 });
+  expect(check.targetVersions).toBe(check.sourceVersions);
+  expect(check.targetDeleteMarkers).toBe(check.sourceDeleteMarkers);
+
+  // Listed with its numbers, also once finished.
+  const listed = await listBackfills(harness.temporal, { bucket: harness.sourceBucket });
+  expect(listed[0]).toMatchObject({ workflowId: started!.workflowId, runStatus: 'COMPLETED' });
+
+  // Run again: everything is found on the target, nothing is copied.
+  const [second] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'old/',
+  });
+  expect(second!.started).toBe(true);
+  const redone = (await waitForBackfill(second!.workflowId)).progress!;
+  expect(redone.replicated).toBe(0);
+  expect(redone.replicatedBytes).toBe(0);
+  expect(redone.alreadyReplicated + redone.notReplicated).toBe(redone.submitted);
+}, 240_000);
+
+test('diff reports a replica deleted on purpose', async () => {
+  const key = keyOf(1);
+  const page = await target.send(new ListObjectVersionsCommand({ Bucket: destination.bucket, Prefix: key }));
+  const victim = page.Versions!.find((v) => v.Key === key)!;
+  await target.send(
+    new DeleteObjectCommand({ Bucket: destination.bucket, Key: key, VersionId: victim.VersionId! }),
+  );
+  const findings = await diff('old/');
+  expect(findings.map((f) => [f.kind, f.key])).toEqual([['missing', key]]);
+  expect(findings[0]!.detail).toMatch(/no replica of version/);
+});
+
+test('the CLI: diff exits 1 naming the difference, backfill follows to the end, status lists it', async () => {
+  const cli = (...args: string[]) => runReplicationCli(harness.configPath, args, 120_000);
+  const before = await cli('diff', '--bucket', harness.sourceBucket, '--prefix', 'old/');
+  expect(before.code).toBe(1);
+  expect(before.stdout).toMatch(
+    /^target: s3:\/\/\S+\/old\/001 é\+% version \S+: missing: no replica of version/m,
+  );
+  expect(before.stdout).toMatch(/^1 difference\(s\)$/m);
+  const run = await cli('backfill', '--bucket', harness.sourceBucket, '--prefix', 'old/', '--json');
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const lines = run.stdout.split('\n');
+  expect(lines[0]).toMatch(/^started: backfill of s3:\/\/\S+\/old\/ → target \(workflow crr-backfill\//);
+  const progress = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { phase: string });
+  expect(progress.at(-1)).toMatchObject({ phase: 'completed', runStatus: 'COMPLETED' });
+  expect(lines.join('\n')).toMatch(
+    /→ target: completed \(completed\); listed \d+, submitted \d+ of \d+, replicated 1 /,
+  );
+  const after = await cli('diff', '--bucket', harness.sourceBucket, '--prefix', 'old/');
+  expect(after).toMatchObject({ code: 0 });
+  expect(after.stdout).toMatch(/^no differences$/m);
+  const status = await cli('backfill', 'status', '--bucket', harness.sourceBucket);
+  expect(status.code).toBe(0);
+  expect(status.stdout).toMatch(/→ target: completed \(completed\)/);
+  const missing = await cli('backfill', '--site', 'target');
+  expect(missing.code).not.toBe(0);
+  expect(missing.stderr).toMatch(/required option '--bucket <bucket>' not specified/);
+}, 180_000);
+
+test('--older-than leaves newer versions out; cancel stops a backfill', async () => {
+  const [b] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'old/0',
+    olderThan: '2000-01-01T00:00:00Z',
+  });
+  const ended = (await waitForBackfill(b!.workflowId)).progress!;
+  expect(ended.submitted).toBe(0);
+  expect(ended.skipped).toBe(ended.listed);
+  expect(ended.listed).toBeGreaterThan(0);
+
+  const [c] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'old/',
+    objectsPerSecond: 1,
+  });
+  expect(await cancelBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'old/' })).toEqual([
+    c!.workflowId,
+  ]);
+  const cancelled = await waitForBackfill(c!.workflowId);
+  expect(cancelled.runStatus).toBe('CANCELLED');
+  expect(cancelled.progress?.phase).toBe('cancelled');
+}, 120_000);
+
+test('a backfill of a bucket or site without a rule is refused by name', async () => {
+  await expect(
+    startBackfills(harness.temporal, harness.config, { bucket: 'no-such-bucket' }),
+  ).rejects.toThrow(/bucket no-such-bucket has no enabled replication rule/);
+  await expect(
+    startBackfills(harness.temporal, harness.config, { bucket: harness.sourceBucket, site: 'nowhere' }),
+  ).rejects.toThrow(/is not replicated to site "nowhere"/);
+});
+
+test('a live change to a key a running backfill has not reached yet brings its older versions first', async () => {
+  const [slow] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'slow/',
+    objectsPerSecond: 0.2,
+  });
+  await waitFor(
+    'the backfill to start scanning',
+    async () =>
+      (await backfillStatus(harness.temporal, slow!.workflowId)).progress?.phase === 'scanning'
+        ? true
+        : undefined,
+    20_000,
+  );
+  const live = await source.send(
+    new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'slow/4', Body: 'slow 4 live' }),
+  );
+  await harness.waitForVersion('target', 'slow/4', live.VersionId!);
+  const status = await backfillStatus(harness.temporal, slow!.workflowId);
+  // The backfill is still far from slow/4 (one version every 5 s)…
+  expect(status.progress!.submitted).toBeLessThan(12);
+  // …yet the target holds its whole history, in order, with the live version latest.
+  const check = await checkBucket(
+    { source, target, sourceBucket: harness.sourceBucket, targetBucket: destination.bucket },
+    { deleteMarkers: true },
+    'slow/4',
+  );
+  expect(describeFindings(check.findings)).toBe('');
+  expect(check).toMatchObject({
+    sourceVersions: 4,
+    targetVersions: 4,
+    lost: 0,
+    reordered: 0,
+    latestMismatch: 0,
+  });
+  await cancelBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'slow/' });
+}, 120_000);
