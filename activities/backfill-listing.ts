@@ -73,7 +73,11 @@ export function backfillCandidates(
         sequence: backfillSequence(e.lastModified),
       },
       target,
-      backfill: { workflowId: backfillWorkflowId, includeFailed: request.includeFailed },
+      backfill: {
+        workflowId: backfillWorkflowId,
+        includeFailed: request.includeFailed,
+        requestedAt: request.requestedAt,
+      },
     });
     versions++;
     bytes += e.size;

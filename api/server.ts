@@ -10,6 +10,7 @@ import type { EngineConfig } from '../config/engine-config';
 import type { Registry } from 'prom-client';
 import { apiMetrics } from '../metrics/api-metrics';
 import type { SiteRates } from '../metrics/site-rates';
+import { cancelBackfills, listBackfills, startBackfills } from '../operations/backfill';
 import { dismissFailedKeys, listEnded, listFailed, retryFailed } from '../operations/failures';
 import { lookupReplication, sitesOfBucket } from '../operations/replication-lookup';
 import {
@@ -101,6 +102,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   app.setErrorHandler(async (err: Error & { statusCode?: number }, _request, reply) => {
     if (err instanceof UnknownSiteError)
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: err.message });
+    if (err instanceof RangeError)
+      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
     const status = err.statusCode ?? 500;
     // Validation errors name the field: "body/hours must be > 0".
     return reply.code(status).send({
@@ -373,6 +376,93 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
           deps.siteRates,
         )
       )[0],
+  );
+
+  const prefix = { type: 'string', maxLength: 1024 } as const;
+  app.post<{
+    Body: {
+      bucket: string;
+      site?: string;
+      prefix?: string;
+      olderThan?: string;
+      includeFailed?: boolean;
+      concurrency?: number;
+      objectsPerSecond?: number;
+      mibPerSecond?: number;
+    };
+  }>(
+    '/_/crr/backfill',
+    {
+      schema: {
+        summary:
+          'start a backfill of what a bucket held before its rule, per destination site (idempotent: a running one of the same scope goes on)',
+        tags: ['backfill'],
+        security: authenticated,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['bucket'],
+          properties: {
+            bucket,
+            site,
+            prefix,
+            olderThan: { type: 'string', format: 'date-time' },
+            includeFailed: { type: 'boolean' },
+            concurrency: { type: 'integer', minimum: 1, maximum: 100_000 },
+            objectsPerSecond: { type: 'number', exclusiveMinimum: 0 },
+            mibPerSecond: { type: 'number', exclusiveMinimum: 0 },
+          },
+        },
+      },
+    },
+    async (request) => ({ backfills: await startBackfills(temporal, config, request.body) }),
+  );
+
+  app.get<{ Querystring: { bucket?: string; site?: string; running?: boolean; limit: number } }>(
+    '/_/crr/backfill',
+    {
+      schema: {
+        summary: 'backfills (running and recent, newest first) with their progress and time left',
+        tags: ['backfill'],
+        security: authenticated,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            bucket,
+            site,
+            running: { type: 'boolean' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+      },
+    },
+    async (request) => ({
+      items: await listBackfills(
+        temporal,
+        { bucket: request.query.bucket, site: request.query.site, runningOnly: request.query.running },
+        request.query.limit,
+      ),
+    }),
+  );
+
+  app.post<{ Body: { bucket: string; site?: string; prefix?: string } }>(
+    '/_/crr/backfill/cancel',
+    {
+      schema: {
+        summary:
+          'cancel running backfills of a bucket (one site, one prefix); versions already submitted still replicate',
+        tags: ['backfill'],
+        security: authenticated,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['bucket'],
+          properties: { bucket, site, prefix },
+        },
+      },
+    },
+    async (request) => ({ cancelled: await cancelBackfills(temporal, request.body) }),
   );
 
   app.get('/_/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -2,7 +2,9 @@ import { createKafka } from '../clients/kafka';
 import { createSiteClients } from '../clients/s3';
 import { lazyTemporalClient } from '../clients/temporal';
 import type { EngineConfig } from '../config/engine-config';
+import { registerBackfillGauges } from '../metrics/backfill-metrics';
 import { collectProcessMetrics, processRegistry } from '../metrics/registry';
+import { listBackfills } from '../operations/backfill';
 import { tokenReader } from './auth';
 import { checkDependencies } from './readiness';
 import { buildApiServer } from './server';
@@ -28,6 +30,13 @@ export async function startApi(
     windowMs: config.api.metricsWindowMinutes * 60_000,
   });
   collectProcessMetrics();
+  registerBackfillGauges(processRegistry(), async () =>
+    (await listBackfills(temporal.client, { runningOnly: true }, 1000)).flatMap((b) =>
+      b.request && b.progress
+        ? [{ site: b.request.site, bucket: b.request.bucket, prefix: b.request.prefix, progress: b.progress }]
+        : [],
+    ),
+  );
   const app = await buildApiServer({
     config,
     temporal: temporal.client,

@@ -54,6 +54,8 @@ export function parseActivityId(activityId: string): { identity: string; attempt
 export function stateFromHistory(events: HistoryEvent[], pending: PendingActivity[] = []): ReplicateKeyState {
   let book = new VersionBook();
   const tasks = new Map<string, ReplicationTask>();
+  // The regular activity's task under way (a local one leaves no trace until it completes).
+  let running: ReplicationTask | undefined;
   const remember = (list: ReplicationTask[]) => list.forEach((t) => tasks.set(taskIdentity(t), t));
   const complete = (outcome: ReplicationOutcome | undefined, at: string) => {
     if (!outcome?.identity) return;
@@ -75,12 +77,12 @@ export function stateFromHistory(events: HistoryEvent[], pending: PendingActivit
       if (signaled.signalName === replicationTasksSignal.name) {
         const list = decode<ReplicationTask[]>(args[0]) ?? [];
         remember(list);
-        book.accept(list, at);
+        book.admit(list, at, running);
       } else if (signaled.signalName === replicationTaskSignal.name) {
         const one = decode<ReplicationTask>(args[0]);
         if (one) {
           remember([one]);
-          book.accept([one], at);
+          book.admit([one], at, running);
         }
       } else if (signaled.signalName === retryFailedSignal.name) {
         book.retryFailed(at);
@@ -99,10 +101,12 @@ export function stateFromHistory(events: HistoryEvent[], pending: PendingActivit
       const parsed = parseActivityId(scheduled.activityId ?? '');
       const task = parsed ? tasks.get(parsed.identity) : undefined;
       if (task) book.begin(task, at);
+      running = task;
       continue;
     }
     const completed = event.activityTaskCompletedEventAttributes;
     if (completed) {
+      running = undefined;
       complete(decode<ReplicationOutcome>(completed.result?.payloads?.[0]), at);
       continue;
     }

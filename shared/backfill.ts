@@ -1,3 +1,5 @@
+import { outcomeLabel } from './replication-task';
+
 /**
  * Backfill: replicating what a bucket held before its rule (docs/BACKFILL.md). One durable
  * backfill workflow per (destination site, bucket, prefix) lists the source's versions and
@@ -115,6 +117,12 @@ export interface BackfillState {
 
 export type BackfillReportResult = 'replicated' | 'already' | 'not_replicated' | 'failed' | 'skipped_failed';
 
+/** A completed change's result for a backfill, from its outcome's detail. */
+export function backfillResultOf(detail: string | undefined): BackfillReportResult {
+  const label = outcomeLabel(detail);
+  return label === 'already_replicated' ? 'already' : label;
+}
+
 /** One version's outcome, as a key workflow reports it to the backfill that submitted it. */
 export interface BackfillReport {
   versionId: string;
@@ -126,6 +134,8 @@ export interface BackfillReport {
 export interface BackfillOrigin {
   workflowId: string;
   includeFailed: boolean;
+  /** Which start of that backfill (`request.requestedAt`): a later one is a new delivery. */
+  requestedAt: string;
 }
 
 /**

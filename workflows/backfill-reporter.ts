@@ -1,5 +1,10 @@
-import type { BackfillOrigin, BackfillReport, BackfillReportResult } from '../shared/backfill';
-import { outcomeLabel, taskIdentity, type ReplicationTask } from '../shared/replication-task';
+import {
+  backfillResultOf,
+  type BackfillOrigin,
+  type BackfillReport,
+  type BackfillReportResult,
+} from '../shared/backfill';
+import { taskIdentity, type ReplicationTask } from '../shared/replication-task';
 
 /** Reports at most this many outcomes per signal to a backfill. */
 export const MAX_REPORTS_PER_SIGNAL = 500;
@@ -38,8 +43,7 @@ export class BackfillReporter {
 
   /** A completed change's result, from its outcome's detail. */
   static resultOf(detail: string | undefined): BackfillReportResult {
-    const label = outcomeLabel(detail);
-    return label === 'already_replicated' ? 'already' : label;
+    return backfillResultOf(detail);
   }
 
   get hasReports(): boolean {

@@ -44,7 +44,7 @@ import {
 } from '../shared/workflow-contract';
 import { BackfillReporter } from './backfill-reporter';
 import { keyDetails } from './key-details';
-import { identityOf, VersionBook } from './version-book';
+import { VersionBook } from './version-book';
 
 /**
  * Quick attempts a small change gets as a local activity before it continues as a regular
@@ -107,47 +107,11 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   /** The version being applied (a backfill may wait for it). */
   let running: ReplicationTask | undefined;
 
-  /**
-   * Queues a signal's tasks. A backfill's version the key already knows runs nothing new:
-   * done before → reported at once; queued or running → the backfill waits for it; FAILED →
-   * retried with --include-failed, otherwise reported as left FAILED.
-   */
+  /** Queues a signal's tasks; backfills learn at once what the key already knew (VersionBook.admit). */
   const admit = (tasks: ReplicationTask[]) => {
-    const fresh: ReplicationTask[] = [];
-    for (const task of tasks) {
-      const origin = task.backfill;
-      const identity = taskIdentity(task);
-      if (!origin || book.hasSeen(identity)) {
-        fresh.push(task);
-        continue;
-      }
-      const { versionId, operation } = task.entry;
-      const row = book.latestRow(versionId, operation);
-      if (!row) {
-        fresh.push(task);
-        continue;
-      }
-      book.markSeen(identity);
-      if (row.status === 'COMPLETED') {
-        const result = BackfillReporter.resultOf(row.detail);
-        reporter.reportNow(origin, {
-          versionId,
-          result: result === 'replicated' ? 'already' : result,
-          bytes: 0,
-        });
-      } else if (row.status === 'FAILED') {
-        const requeued = origin.includeFailed ? book.retryVersion(row, now()) : undefined;
-        if (requeued) reporter.watch(requeued, origin);
-        else reporter.reportNow(origin, { versionId, result: 'skipped_failed', bytes: 0 });
-      } else {
-        const queued = book.queuedTask(row);
-        const current = running && taskIdentity(running) === identityOf(row) ? running : undefined;
-        if (queued ?? current) reporter.watch((queued ?? current)!, origin);
-        else fresh.push(task);
-      }
-    }
-    book.accept(fresh, now());
-    for (const task of fresh) if (task.backfill) reporter.watch(task, task.backfill);
+    const admission = book.admit(tasks, now(), running);
+    for (const { origin, report } of admission.reports) reporter.reportNow(origin, report);
+    for (const { task, origin } of admission.watched) reporter.watch(task, origin);
   };
 
   /** Sends the backfills their outcomes (a backfill that ended since is no longer told). */

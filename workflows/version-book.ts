@@ -16,6 +16,7 @@ import type {
 } from '../shared/replication-task';
 import { taskIdentity } from '../shared/replication-task';
 import type { FailedVersionMemo } from '../shared/workflow-contract';
+import { backfillResultOf, type BackfillOrigin, type BackfillReport } from '../shared/backfill';
 
 /** Bounds on what a run carries over continue-as-new, so history and payloads stay small. */
 export const CARRIED_VERSIONS = 100;
@@ -29,6 +30,12 @@ export const identityOf = (v: Pick<VersionStatus, 'versionId' | 'operation' | 's
 function pendingRow(task: ReplicationTask, now: string): VersionStatus {
   const { versionId, operation, sequence } = task.entry;
   return { versionId, operation, sequence, status: 'PENDING', attempts: 0, pendingAt: now };
+}
+
+/** What admitting a signal's tasks means for the backfills that sent some of them. */
+export interface Admission {
+  reports: Array<{ origin: BackfillOrigin; report: BackfillReport }>;
+  watched: Array<{ task: ReplicationTask; origin: BackfillOrigin }>;
 }
 
 export class VersionBook {
@@ -58,6 +65,63 @@ export class VersionBook {
       accepted++;
     }
     return accepted;
+  }
+
+  /**
+   * Queues a signal's tasks. A backfill's version the key already knows runs nothing new:
+   * done before → reported at once; queued or running → the backfill waits for it; FAILED →
+   * retried with --include-failed, otherwise reported as left FAILED. Returns what the
+   * backfills must be told and which changes they wait for (the workflow's BackfillReporter).
+   */
+  admit(tasks: ReplicationTask[], now: string, running?: ReplicationTask): Admission {
+    const admission: Admission = { reports: [], watched: [] };
+    const fresh: ReplicationTask[] = [];
+    for (const task of tasks) {
+      const origin = task.backfill;
+      if (!origin) {
+        fresh.push(task);
+        continue;
+      }
+      // The same backfill may deliver a version twice (a retried page): once is enough.
+      const identity = taskIdentity(task);
+      const delivery = `${identity}#${origin.requestedAt}`;
+      if (this.seen.has(delivery)) continue;
+      this.markSeen(delivery);
+      // Queued unless this very change was handled before (its row may no longer be carried).
+      const enqueue = () => {
+        if (!this.seen.has(identity)) fresh.push(task);
+        else
+          admission.reports.push({
+            origin,
+            report: { versionId: task.entry.versionId, result: 'already', bytes: 0 },
+          });
+      };
+      const row = this.latestRow(task.entry.versionId, task.entry.operation);
+      if (!row) {
+        enqueue();
+        continue;
+      }
+      const { versionId } = task.entry;
+      if (row.status === 'COMPLETED') {
+        const result = backfillResultOf(row.detail);
+        admission.reports.push({
+          origin,
+          report: { versionId, result: result === 'replicated' ? 'already' : result, bytes: 0 },
+        });
+      } else if (row.status === 'FAILED') {
+        const requeued = origin.includeFailed ? this.retryVersion(row, now) : undefined;
+        if (requeued) admission.watched.push({ task: requeued, origin });
+        else admission.reports.push({ origin, report: { versionId, result: 'skipped_failed', bytes: 0 } });
+      } else {
+        const current = running && taskIdentity(running) === identityOf(row) ? running : undefined;
+        const waitedFor = this.queuedTask(row) ?? current;
+        if (waitedFor) admission.watched.push({ task: waitedFor, origin });
+        else enqueue();
+      }
+    }
+    this.accept(fresh, now);
+    for (const task of fresh) if (task.backfill) admission.watched.push({ task, origin: task.backfill });
+    return admission;
   }
 
   /** Sends every FAILED version back to the queue, flagged as a retry (`replication retry`). */

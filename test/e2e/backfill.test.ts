@@ -11,6 +11,8 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { startApi } from '../../api/start';
+import { upsertProfile } from '../../config/credentials-file';
 import {
   backfillStatus,
   cancelBackfills,
@@ -265,4 +267,113 @@ test('a live change to a key a running backfill has not reached yet brings its o
     latestMismatch: 0,
   });
   await cancelBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'slow/' });
+}, 120_000);
+
+test('the control API starts, lists (with Prometheus gauges) and cancels backfills', async () => {
+  const token = 'backfill-api-token-0123456789';
+  const api = await startApi(harness.config, { port: 0, env: { CRR_API_TOKEN: token } });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${api.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      text,
+      json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
+  };
+  try {
+    const badDate = await call('POST', '/_/crr/backfill', {
+      bucket: harness.sourceBucket,
+      olderThan: 'yesterday',
+    });
+    expect(badDate.status).toBe(400);
+    expect(badDate.json.message).toMatch(/body\/olderThan/);
+    const noSite = await call('POST', '/_/crr/backfill', { bucket: harness.sourceBucket, site: 'nowhere' });
+    expect(noSite.status).toBe(404);
+    expect(noSite.json.message).toMatch(/not replicated to site "nowhere"/);
+    const noBucket = await call('POST', '/_/crr/backfill', { prefix: 'x' });
+    expect(noBucket.status).toBe(400);
+    expect(noBucket.json.message).toMatch(/required property 'bucket'/);
+
+    const started = await call('POST', '/_/crr/backfill', {
+      bucket: harness.sourceBucket,
+      prefix: 'slow/',
+      objectsPerSecond: 0.2,
+    });
+    expect(started.status).toBe(200);
+    const [b] = started.json.backfills as Array<{ workflowId: string; site: string; started: boolean }>;
+    expect(b).toMatchObject({ site: 'target', started: true });
+    const running = await waitFor(
+      'the backfill to report progress',
+      async () => {
+        const list = await call('GET', `/_/crr/backfill?bucket=${harness.sourceBucket}&running=true`);
+        const items = list.json.items as Array<{ workflowId: string; progress?: { phase: string } }>;
+        const mine = items.find((i) => i.workflowId === b!.workflowId);
+        return mine?.progress?.phase === 'scanning' ? mine : undefined;
+      },
+      20_000,
+    );
+    expect(running).toMatchObject({ runStatus: 'RUNNING', request: { prefix: 'slow/', site: 'target' } });
+    const metrics = await call('GET', '/metrics');
+    expect(metrics.text).toMatch(
+      new RegExp(
+        `crr_backfill_versions\\{site="target",bucket="${harness.sourceBucket}",prefix="slow/",state="listed"\\} \\d+`,
+      ),
+    );
+    const cancelled = await call('POST', '/_/crr/backfill/cancel', {
+      bucket: harness.sourceBucket,
+      prefix: 'slow/',
+    });
+    expect(cancelled).toMatchObject({ status: 200, json: { cancelled: [b!.workflowId] } });
+    expect((await waitForBackfill(b!.workflowId)).runStatus).toBe('CANCELLED');
+  } finally {
+    await api.close();
+  }
+}, 120_000);
+
+test('a version FAILED before the backfill is left FAILED, unless --include-failed retries it', async () => {
+  const credentials = process.env.AWS_SHARED_CREDENTIALS_FILE!;
+  const good = {
+    accessKeyId: stack.sites.target.accessKeyId,
+    secretAccessKey: stack.sites.target.secretAccessKey,
+  };
+  upsertProfile(credentials, 'crr-target', { ...good, secretAccessKey: 'not-the-secret' });
+  await new Promise((r) => setTimeout(r, 1_500)); // the worker re-reads the credentials file
+  const put = await source.send(
+    new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'failing/k', Body: 'f' }),
+  );
+  const failed = await harness.waitForVersion('target', 'failing/k', put.VersionId!, {
+    until: (v) => v.status === 'FAILED',
+  });
+  expect(failed.status).toBe('FAILED');
+  upsertProfile(credentials, 'crr-target', good);
+  await new Promise((r) => setTimeout(r, 1_500));
+
+  const [left] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'failing/',
+  });
+  const leftDone = (await waitForBackfill(left!.workflowId)).progress!;
+  expect(leftDone).toMatchObject({ submitted: 1, skippedFailed: 1, replicated: 0, failed: 0 });
+  expect((await harness.waitForVersion('target', 'failing/k', put.VersionId!)).status).toBe('FAILED');
+
+  const [retried] = await startBackfills(harness.temporal, harness.config, {
+    bucket: harness.sourceBucket,
+    prefix: 'failing/',
+    includeFailed: true,
+  });
+  const retriedDone = (await waitForBackfill(retried!.workflowId)).progress!;
+  expect(retriedDone).toMatchObject({ submitted: 1, replicated: 1, skippedFailed: 0, failed: 0 });
+  const completed = await harness.waitForVersion('target', 'failing/k', put.VersionId!, {
+    until: (v) => v.status === 'COMPLETED',
+  });
+  expect(completed.status).toBe('COMPLETED');
+  expect(await diff('failing/')).toEqual([]);
 }, 120_000);

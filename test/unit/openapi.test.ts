@@ -6,6 +6,8 @@ test('docs/openapi.json is the document the API serves (run `npm run -s openapi`
   expect(JSON.parse(fs.readFileSync(OPENAPI_FILE, 'utf8'))).toEqual(served);
   const paths = Object.keys((served as { paths: Record<string, unknown> }).paths).sort();
   expect(paths).toEqual([
+    '/_/crr/backfill',
+    '/_/crr/backfill/cancel',
     '/_/crr/dismiss',
     '/_/crr/failed',
     '/_/crr/object',

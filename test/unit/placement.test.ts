@@ -112,6 +112,24 @@ describe('placing a put on the target, in source order', () => {
     );
   });
 
+  test('under a backfill, a change with no anchor brings the whole history from before the rule, in order', () => {
+    const s = source('v0', 'd0', 'v1', 'v2');
+    expect(segmentOf(plan(put('v2'), s, target(), { catchUpExisting: true }))).toBe('v0 d0 v1 v2 / 0');
+    // The oldest first: a backfilled v0 alone, then v1 brings nothing it does not need.
+    expect(segmentOf(plan(put('v0'), s, target(), { catchUpExisting: true }))).toBe('v0 / 0');
+    expect(segmentOf(plan(put('v1'), s, target('R(v0)', 'DM'), { catchUpExisting: true }))).toBe('d0 v1 / 1');
+    // It needs the bottom of the source's history first.
+    expect(plan(put('v2'), s, target(), { catchUpExisting: true, sourceComplete: false }).kind).toBe(
+      'need-more-source',
+    );
+    // Not for rules whose replicas the copy cannot check (journal-named targets).
+    expect(segmentOf(plan(put('v2'), s, target(), { catchUpExisting: true, catchUpUnknown: false }))).toBe(
+      '(v0) (d0) (v1) v2 / 0',
+    );
+    // Once an anchor exists, a backfilled version below it is late: never inserted under newer ones.
+    expect(plan(put('v0'), s, target('R(v2)'), { catchUpExisting: true }).kind).toBe('late');
+  });
+
   test('a version older than what the target holds, never applied, is late', () => {
     expect(plan(put('v2'), source('v1', 'v2', 'v3'), target('R(v1)', 'R(v3)')).kind).toBe('late');
   });
