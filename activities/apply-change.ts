@@ -62,7 +62,8 @@ export async function applyChange(
         ? outcome('not replicated: the source version no longer exists')
         : applyGoneDeleteMarker();
     case 'late':
-      if (task.entry.operation === 'put' && task.retry) return insertLate(plan.why);
+      // Two-way, a newer write on the destination: the version still goes in, under it.
+      if (task.entry.operation === 'put' && (task.retry || plan.lastWriterWins)) return insertLate(plan.why);
       ctx.logger.warn(
         {
           bucket: task.entry.bucket,
@@ -94,7 +95,7 @@ export async function applyChange(
     if (!copied.copied) return outcome(copied.detail);
     if (placed.latest) await restoreLatest(ctx, task, target, placed.latest);
     return outcome(
-      `replicated on retry below newer changes (${why}); the target's latest was restored on top`,
+      `replicated ${task.retry ? 'on retry ' : ''}below newer changes (${why}); the target's latest was restored on top`,
       {
         targetVersionId: copied.targetVersionId,
         bytes: copied.bytes,

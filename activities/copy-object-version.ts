@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { CopyObjectCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { RUN_AS_REGULAR_ACTIVITY, transferFor, type ReplanDetails, type Transfer } from '../shared/copy-plan';
 import type { ReplicationTask, TaskEntry } from '../shared/replication-task';
@@ -8,6 +8,7 @@ import { copySinglePut } from './copy-single-put';
 import type { CopiedData } from './replica-write';
 import { describeSubject, explainWriteFailure, replicationFailure, subjectOf } from './errors';
 import { bareEtag, NULL_VERSION_ID } from '../shared/s3-names';
+import { REPLICA_STATUS_FIELD, REPLICA_STATUS_VALUE } from '../shared/replica-marker';
 import type { TargetEntry } from './placement';
 import { isReplica, markReplica, type ReplicaMarker } from './replica-metadata';
 import type { ReplicationContext } from './replication-context';
@@ -138,13 +139,19 @@ export async function restoreLatest(
       const deleted = await target.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
       return deleted.VersionId;
     }
+    const copySource = `${bucket}/${encodeURIComponent(key)}?versionId=${encodeURIComponent(latest.versionId)}`;
+    // A write made on the target itself (two-way) is restored marked as a replica, so that
+    // the target's journal does not send the copy back as a new write.
+    const local =
+      latest.marker === null ? await localRestoreHeaders(target, bucket, key, latest.versionId) : undefined;
     const copied = await target.send(
       new CopyObjectCommand({
         Bucket: bucket,
         Key: key,
-        CopySource: `${bucket}/${encodeURIComponent(key)}?versionId=${encodeURIComponent(latest.versionId)}`,
-        MetadataDirective: 'COPY',
+        CopySource: copySource,
+        MetadataDirective: local ? 'REPLACE' : 'COPY',
         TaggingDirective: 'COPY',
+        ...local,
       }),
     );
     if (copied.VersionId && latest.marker !== undefined) {
@@ -154,4 +161,18 @@ export async function restoreLatest(
   } catch (err) {
     throw replicationFailure('restoring the newer version as latest', subjectOf(task), err);
   }
+}
+
+/** The headers a REPLACE copy must repeat, with the replica status added to the user metadata. */
+async function localRestoreHeaders(target: S3Client, bucket: string, key: string, versionId: string) {
+  const head = await target.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+  return {
+    Metadata: { ...head.Metadata, [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE },
+    ...(head.ContentType ? { ContentType: head.ContentType } : {}),
+    ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
+    ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),
+    ...(head.ContentEncoding ? { ContentEncoding: head.ContentEncoding } : {}),
+    ...(head.ContentLanguage ? { ContentLanguage: head.ContentLanguage } : {}),
+    ...(head.Expires ? { Expires: head.Expires } : {}),
+  };
 }

@@ -33,6 +33,14 @@ export function createReplicationActivities(
     }
   };
 
+  // A change from another source site than the default reads that site's bucket.
+  const contextFor = (task: ReplicationTask): ReplicationContext => {
+    const site = task.entry.sourceSite;
+    if (site === undefined || site === ctx.sourceSite) return ctx;
+    if (!ctx.sourceClient) throw new Error(`no S3 client for source site "${site}"`);
+    return { ...ctx, sourceSite: site, source: ctx.sourceClient(site) };
+  };
+
   const tracked = async (task: ReplicationTask, work: () => Promise<ReplicationOutcome>) => {
     const attempt = Context.current().info.attempt;
     const log = ctx.logger.child({
@@ -78,19 +86,19 @@ export function createReplicationActivities(
       pending: PendingChange[] = [],
       transfer?: Transfer,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => applyChange(ctx, task, pending, transfer));
+      return tracked(task, () => applyChange(contextFor(task), task, pending, transfer));
     },
     async replicateObjectTags(
       task: ReplicationTask,
       knownTargetVersionId?: string,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateObjectTags(ctx, task, knownTargetVersionId));
+      return tracked(task, () => replicateObjectTags(contextFor(task), task, knownTargetVersionId));
     },
     async replicateDeleteMarker(
       task: ReplicationTask,
       pending: PendingChange[] = [],
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateDeleteMarker(ctx, task, pending));
+      return tracked(task, () => replicateDeleteMarker(contextFor(task), task, pending));
     },
     /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
     async publishReplicationStatus(events: StatusEvent[]): Promise<void> {

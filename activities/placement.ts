@@ -76,8 +76,11 @@ export type SyncPlan =
   | { kind: 'found-needs-restore'; entry: TargetEntry; restoreFrom?: TargetEntry }
   /** The source no longer lists the change (deleted since). */
   | { kind: 'gone' }
-  /** The target holds something newer than this change on the source. */
-  | { kind: 'late'; why: string }
+  /**
+   * The target holds something newer than this change on the source; `lastWriterWins`: a
+   * newer write made on the target itself (two-way), which stays the latest.
+   */
+  | { kind: 'late'; why: string; lastWriterWins?: boolean }
   /**
    * Bring the segment over in order. `targetDeleteMarkers` delete markers already sit above
    * the anchor: the segment's first delete markers, already applied.
@@ -108,6 +111,12 @@ export interface SyncInput {
    * source's whole history, in order, whichever of the backfill and live traffic comes first.
    */
   catchUpExisting?: boolean;
+  /**
+   * Two-way replication: the destination is also a source of this bucket, so a write there
+   * the source has not seen yet competes with the change. The later write (LastModified;
+   * on a tie, the site whose name sorts last) stays latest on both sites.
+   */
+  lastWriterWins?: { sourceSite: string; targetSite: string };
 }
 
 const isChangeEntry = (e: VersionEntry, change: ChangeRef) =>
@@ -185,12 +194,44 @@ export function planSync(input: SyncInput): SyncPlan {
     });
   }
   const above = anchorAt >= 0 ? target.slice(0, anchorAt) : target;
+  const newerThere = input.lastWriterWins && newerWriteOnTarget(input, at, above, segment);
+  if (newerThere) return { kind: 'late', why: newerThere, lastWriterWins: true };
   return {
     kind: 'sync',
     segment,
     targetDeleteMarkers: above.filter((e) => e.isDeleteMarker).length,
     ...(anchorAt >= 0 ? { anchor: target[anchorAt] } : {}),
   };
+}
+
+/**
+ * Two-way: the target's latest, above the anchor, is a write the source has not seen (a
+ * version this engine did not write, or a delete marker beyond those the segment accounts
+ * for) and it is newer than the change: the reason the change must not become the latest.
+ */
+function newerWriteOnTarget(
+  input: SyncInput,
+  at: number,
+  above: TargetEntry[],
+  segment: SegmentEntry[],
+): string | undefined {
+  const rule = input.lastWriterWins!;
+  const latest = above[0];
+  const change = input.source[at];
+  if (!latest || !change) return undefined;
+  if (latest.isDeleteMarker) {
+    const markersAbove = above.filter((e) => e.isDeleteMarker).length;
+    const markersInSegment = segment.filter((e) => e.isDeleteMarker && !e.isChange).length;
+    if (markersAbove <= markersInSegment) return undefined; // replicated from the source
+  } else if (latest.marker !== null) {
+    return undefined; // a replica (of this source, or restored): not a competing write
+  }
+  const theirs = latest.lastModified?.getTime();
+  const ours = change.lastModified?.getTime();
+  if (theirs === undefined || ours === undefined) return undefined;
+  const changeWins = ours > theirs || (ours === theirs && rule.sourceSite > rule.targetSite);
+  if (changeWins) return undefined;
+  return `last writer wins: site ${rule.targetSite} holds a newer write (${latest.isDeleteMarker ? 'a delete marker' : `version ${latest.versionId}`} at ${new Date(theirs).toISOString()}) than this change (${new Date(ours).toISOString()} on ${rule.sourceSite})`;
 }
 
 /**

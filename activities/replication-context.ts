@@ -1,12 +1,20 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { StatusPublisher } from '../clients/status-publisher';
+import type { ReplicationTask } from '../shared/replication-task';
 import type { MarkerCache } from './version-history';
 
 /** Everything the replication activities need, injected by the worker (or a test). */
 export interface ReplicationContext {
   sourceSite: string;
   source: S3Client;
+  /**
+   * Whether the task's destination bucket replicates back to its source (two-way): then
+   * concurrent writes are settled by last writer wins (placement.ts).
+   */
+  isTwoWay?: (task: ReplicationTask) => boolean;
+  /** Other source sites' clients (two-way and many-to-one replication). */
+  sourceClient?: (site: string) => S3Client;
   targetClient(site: string): S3Client;
   settings: {
     multipartThresholdBytes: number;

@@ -108,6 +108,14 @@ export async function placeChange(
     }
     await Promise.all([target.more(), source.more()]);
     let originsChecked = false;
+    // Two-way: which target writes the source has already seen decides which ones compete.
+    const lastWriterWins = ctx.isTwoWay?.(task)
+      ? { sourceSite: ctx.sourceSite, targetSite: task.target.site }
+      : undefined;
+    if (lastWriterWins) {
+      originsChecked = true;
+      await resolveOrigins(ctx, task, source.entries);
+    }
     for (;;) {
       const plan = planSync({
         change,
@@ -118,6 +126,7 @@ export async function placeChange(
         pending,
         replicateDeleteMarkers: task.target.replicateDeleteMarkers,
         catchUpUnknown: task.target.ruleId !== JOURNAL_REPLICATION_INFO_RULE,
+        ...(lastWriterWins ? { lastWriterWins } : {}),
         catchUpExisting:
           task.backfill !== undefined ||
           (ctx.backfillScopes?.covers(task.target.site, task.entry.bucket, task.entry.key) ?? false),
@@ -162,7 +171,9 @@ async function resolveOrigins(ctx: ReplicationContext, task: ReplicationTask, so
       task.entry.key,
       put.versionId,
     );
-    if (marker && marker.sourceSite === task.target.site) put.originOnTarget = marker.sourceVersionId;
+    // A late insert does not say where the original stands in the source's order.
+    if (marker && marker.sourceSite === task.target.site && !marker.late)
+      put.originOnTarget = marker.sourceVersionId;
   }
 }
 

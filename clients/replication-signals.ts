@@ -44,7 +44,7 @@ export function tasksBySignal<T>(
   const byWorkflow = new Map<string, T[]>();
   for (const item of items) {
     const { entry, target } = taskOf(item);
-    const id = replicationWorkflowId(target.site, entry.bucket, entry.key);
+    const id = replicationWorkflowId(target.site, entry.bucket, entry.key, entry.sourceSite);
     let list = byWorkflow.get(id);
     if (!list) byWorkflow.set(id, (list = []));
     list.push(item);
@@ -72,9 +72,12 @@ export async function signalReplicationTasks(
     throw new Error(`at most ${MAX_TASKS_PER_SIGNAL} tasks per signal, got ${tasks.length}`);
   }
   const { entry, target } = first;
-  const workflowId = replicationWorkflowId(target.site, entry.bucket, entry.key);
+  const workflowId = replicationWorkflowId(target.site, entry.bucket, entry.key, entry.sourceSite);
   for (const task of tasks) {
-    if (replicationWorkflowId(task.target.site, task.entry.bucket, task.entry.key) !== workflowId)
+    if (
+      replicationWorkflowId(task.target.site, task.entry.bucket, task.entry.key, task.entry.sourceSite) !==
+      workflowId
+    )
       throw new Error(`one signal carries the tasks of one workflow (${workflowId})`);
   }
   await client.workflow.signalWithStart(REPLICATE_KEY_WORKFLOW, {
@@ -89,7 +92,7 @@ export async function signalReplicationTasks(
     // the heartbeat tasks the SDK adds to the history when one of them is slow.
     workflowTaskTimeout: '30 seconds',
     // What the Temporal Web UI shows as the run's title.
-    staticSummary: `s3://${entry.bucket}/${entry.key} → ${target.site}`,
+    staticSummary: `${entry.sourceSite !== undefined ? `${entry.sourceSite}: ` : ''}s3://${entry.bucket}/${entry.key} → ${target.site}`,
     typedSearchAttributes: [
       { key: CRR_BUCKET, value: entry.bucket },
       { key: CRR_KEY, value: entry.key },

@@ -5,12 +5,17 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { resolveSiteCredentials } from '../config/credentials';
 import type { EngineConfig, SiteConfig } from '../config/engine-config';
+import { caBundleAgent, nameTlsFailures } from './s3-tls';
 
 export interface S3SiteConnection {
   endpoint: string;
   region: string;
   forcePathStyle: boolean;
   credentials: AwsCredentialIdentityProvider | { accessKeyId: string; secretAccessKey: string };
+  /** PEM bundle of the CAs trusted for an https:// endpoint (default: the system's); re-read when it changes. */
+  caFile?: string;
+  /** The site's name in the config, for error messages (TLS failures name it). */
+  name?: string;
 }
 
 /**
@@ -23,7 +28,7 @@ export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Clien
   // to use). Only that one notice is silenced, and only when the user did not decide.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const agentOptions = { keepAlive: true, maxSockets, keepAliveMsecs: 10_000 };
-  return new S3Client({
+  const client = new S3Client({
     endpoint: site.endpoint,
     region: site.region,
     forcePathStyle: site.forcePathStyle,
@@ -35,11 +40,17 @@ export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Clien
     maxAttempts: 1, // Temporal owns retries, with backoff and visibility.
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
+      // A site's CA bundle is read at each new connection (so a changed file is used without
+      // a restart); certificate verification is never turned off.
+      httpsAgent: site.caFile
+        ? caBundleAgent(site.caFile, site.name ? `sites.${site.name}.caFile` : 'caFile', agentOptions)
+        : new https.Agent(agentOptions),
       connectionTimeout: 5_000,
       requestTimeout: 120_000,
     }),
   });
+  nameTlsFailures(client, site);
+  return client;
 }
 
 /** The S3 clients of every site the worker talks to, by site name. */
@@ -73,6 +84,8 @@ export function createSiteClient(
       endpoint: site.endpoint,
       region: site.region,
       forcePathStyle: site.forcePathStyle,
+      caFile: site.caFile,
+      name,
       credentials: resolveSiteCredentials(site, process.env, {
         onRead: ({ profile, files, reason, ok }) => {
           if (reason === 'changed')

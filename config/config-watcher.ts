@@ -14,7 +14,7 @@ export interface ConfigReloadLogger {
  * the sites they name (`replication setup` adds a site and its rule in one write). Taken
  * over together, so a rule never names a site the process does not know.
  */
-const RELOADABLE = ['replication', 'defaultDestinationSite', 'sites'] as const;
+const RELOADABLE = ['replication', 'sources', 'defaultDestinationSite', 'sites'] as const;
 /** Sections that decide connections, task queues and tuning: a change is reported, and needs a restart. */
 const RESTART_NEEDED = [
   'sourceSite',
@@ -88,6 +88,12 @@ export function applyConfigChange(
   const fixed = options.fixedConnections ?? [current.sourceSite];
   restartNeeded.push(...sites.changed.filter((s) => fixed.includes(s)).map((s) => `sites.${s}`));
   if (reloaded.includes('replication')) current.replication = next.replication;
+  if (reloaded.includes('sources')) {
+    // A new source site's journal is another Kafka topic: the populator subscribes at start.
+    for (const site of Object.keys(next.sources))
+      if (!(site in current.sources)) restartNeeded.push(`sources.${site} (its journal topic)`);
+    current.sources = next.sources;
+  }
   if (reloaded.includes('defaultDestinationSite'))
     current.defaultDestinationSite = next.defaultDestinationSite;
   if (reloaded.includes('sites')) current.sites = next.sites;

@@ -2,8 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatZodIssues } from '../shared/zod-issues';
-import { DEFAULT_TOPICS } from '../shared/topics';
-import { ReplicationConfigurationSchema, type ReplicationRule } from './replication-configuration';
+import { DEFAULT_TOPICS, siteJournalTopic } from '../shared/topics';
+import {
+  ReplicationConfigurationSchema,
+  type ReplicationConfiguration,
+  type ReplicationRule,
+} from './replication-configuration';
 import { selectDestinations, type ReplicationDestination } from './rule-matching';
 import { bucketArn } from '../shared/s3-names';
 
@@ -11,15 +15,74 @@ export type { ReplicationDestination };
 
 const MiB = 1024 * 1024;
 
+/**
+ * Secure connections (docs/SECURITY.md): certificates, keys and passwords are named by file
+ * (or given in the environment), never written in the config; verification is never off.
+ */
+const notInline = (instead: string) =>
+  z.never({ error: `secrets are never stored in the config: ${instead}` }).optional();
+const neverInsecure = z
+  .never({
+    error:
+      'certificate verification is never turned off: give the CA that signed the server certificate in caFile',
+  })
+  .optional();
+const filePath = z.string().min(1, 'must be a file path');
+const tlsFields = {
+  /** PEM bundle of the CAs to trust instead of the system's (default: the system's CAs). */
+  caFile: filePath.optional(),
+  /** Client certificate (PEM) and its private key (PEM, PKCS#8 or PKCS#1), for mutual TLS. */
+  certFile: filePath.optional(),
+  keyFile: filePath.optional(),
+  key: notInline('use keyFile (a PEM file)'),
+  rejectUnauthorized: neverInsecure,
+  insecure: neverInsecure,
+};
+function certWithKey(tls: { certFile?: string; keyFile?: string }, ctx: z.RefinementCtx): void {
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [tls.certFile === undefined ? 'certFile' : 'keyFile'],
+      message: 'certFile and keyFile go together (a client certificate and its private key)',
+    });
+  }
+}
+const KafkaTlsSchema = z.strictObject(tlsFields).superRefine(certWithKey);
+const KafkaSaslSchema = z.strictObject({
+  mechanism: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']),
+  username: z.string().min(1),
+  /** File holding the password (CRR_KAFKA_SASL_PASSWORD or CRR_KAFKA_SASL_PASSWORD_FILE override it). */
+  passwordFile: filePath.optional(),
+  password: notInline('use kafka.sasl.passwordFile or CRR_KAFKA_SASL_PASSWORD'),
+});
+const TemporalTlsSchema = z
+  .strictObject({
+    ...tlsFields,
+    /** The name the server certificate is checked against, when it is not the address's host. */
+    serverName: z.string().min(1).optional(),
+  })
+  .superRefine(certWithKey);
+
 const SiteSchema = z
   .object({
     endpoint: z.string().url('must be a URL like http://127.0.0.1:9000'),
     region: z.string().default('us-east-1'),
     forcePathStyle: z.boolean().default(true),
     profile: z.string().min(1).optional(),
+    /** PEM bundle of the CAs that sign the site's HTTPS certificate (re-read when it changes). */
+    caFile: filePath.optional(),
+    /**
+     * The Kafka topic this site's bucket notifications go to, when it is a source (default:
+     * `kafka.journalTopic` for `sourceSite`, `<kafka.journalTopic>-<site>` for the others).
+     */
+    journalTopic: z.string().min(1).optional(),
+    rejectUnauthorized: neverInsecure,
+    insecure: neverInsecure,
   })
   .passthrough()
   .superRefine((site, ctx) => {
+    if (site.caFile !== undefined && !site.endpoint.startsWith('https://'))
+      ctx.addIssue({ code: 'custom', path: ['caFile'], message: 'a CA bundle needs an https:// endpoint' });
     for (const secret of ['accessKeyId', 'secretAccessKey', 'sessionToken']) {
       if (secret in site) {
         ctx.addIssue({
@@ -45,6 +108,17 @@ const EngineConfigSchema = z
         deadLetterTopic: z.string().default(DEFAULT_TOPICS.deadLetter),
         statusTopic: z.string().default(DEFAULT_TOPICS.status),
         consumerGroup: z.string().default('crr-populator'),
+        /** TLS to the brokers ({} for the system's CAs); see docs/SECURITY.md. */
+        tls: KafkaTlsSchema.optional(),
+        sasl: KafkaSaslSchema.optional(),
+      })
+      .superRefine((kafka, ctx) => {
+        if (kafka.sasl?.mechanism === 'plain' && kafka.tls === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sasl', 'mechanism'],
+            message: 'PLAIN sends the password in clear: set kafka.tls too (or use scram-sha-512)',
+          });
       })
       .prefault({}),
     temporal: z
@@ -52,9 +126,19 @@ const EngineConfigSchema = z
         address: z.string().default('127.0.0.1:7233'),
         namespace: z.string().default('default'),
         taskQueuePrefix: z.string().default('crr'),
+        /** TLS or mutual TLS to the frontend ({} for the system's CAs); see docs/SECURITY.md. */
+        tls: TemporalTlsSchema.optional(),
+        /** File holding an API key (CRR_TEMPORAL_API_KEY or CRR_TEMPORAL_API_KEY_FILE override it); implies TLS. */
+        apiKeyFile: filePath.optional(),
+        apiKey: notInline('use temporal.apiKeyFile or CRR_TEMPORAL_API_KEY'),
       })
       .prefault({}),
     replication: z.record(z.string(), ReplicationConfigurationSchema).default({}),
+    /**
+     * Rules of buckets on other source sites: `{ "<site>": { "<bucket>": ReplicationConfiguration } }`
+     * (two-way and many-to-one replication; `replication` holds those of `sourceSite`).
+     */
+    sources: z.record(z.string(), z.record(z.string(), ReplicationConfigurationSchema)).default({}),
     worker: z
       .object({
         maxConcurrentActivities: z.number().int().min(1).default(32),
@@ -206,21 +290,29 @@ const EngineConfigSchema = z
         message: `"${config.defaultDestinationSite}" is not one of the sites`,
       });
     }
-    for (const [bucket, replication] of Object.entries(config.replication)) {
+    for (const site of Object.keys(config.sources)) {
+      if (!(site in config.sites))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', site],
+          message: `"${site}" is not one of the sites`,
+        });
+    }
+    for (const { site: source, bucket, replication, path } of ruleSets(config)) {
       replication.Rules.forEach((rule, i) => {
         const sites = namedSites(config.sites, rule);
         if (sites.length === 0 && config.defaultDestinationSite === undefined) {
           ctx.addIssue({
             code: 'custom',
-            path: ['replication', bucket, 'Rules', i, 'Destination', 'StorageClass'],
+            path: [...path, 'Rules', i, 'Destination', 'StorageClass'],
             message: 'name a configured site here, or set defaultDestinationSite',
           });
         }
         const resolved = sites.length > 0 ? sites : [config.defaultDestinationSite];
-        if (resolved.includes(config.sourceSite) && rule.Destination.Bucket === bucketArn(bucket)) {
+        if (resolved.includes(source) && rule.Destination.Bucket === bucketArn(bucket)) {
           ctx.addIssue({
             code: 'custom',
-            path: ['replication', bucket, 'Rules', i, 'Destination'],
+            path: [...path, 'Rules', i, 'Destination'],
             message: 'a bucket cannot replicate to itself',
           });
         }
@@ -320,6 +412,52 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
   return path.resolve(env.CRR_CONFIG ?? 'crr.config.json');
 }
 
+/** Every (source site, bucket) with rules: `replication` for `sourceSite`, then `sources`. */
+export function ruleSets(
+  config: Pick<EngineConfig, 'sourceSite' | 'replication' | 'sources'>,
+): Array<{ site: string; bucket: string; replication: ReplicationConfiguration; path: string[] }> {
+  const sets = Object.entries(config.replication).map(([bucket, replication]) => ({
+    site: config.sourceSite,
+    bucket,
+    replication,
+    path: ['replication', bucket],
+  }));
+  for (const [site, buckets] of Object.entries(config.sources ?? {}))
+    for (const [bucket, replication] of Object.entries(buckets))
+      sets.push({ site, bucket, replication, path: ['sources', site, bucket] });
+  return sets;
+}
+
+/** A bucket's rules on a source site (`sourceSite` when not named). */
+export function rulesOf(
+  config: Pick<EngineConfig, 'sourceSite' | 'replication' | 'sources'>,
+  bucket: string,
+  sourceSite?: string,
+): ReplicationConfiguration | undefined {
+  const site = sourceSite ?? config.sourceSite;
+  return (
+    config.sources?.[site]?.[bucket] ?? (site === config.sourceSite ? config.replication[bucket] : undefined)
+  );
+}
+
+/** Sites whose buckets have rules: `sourceSite` first. */
+export function sourceSites(config: Pick<EngineConfig, 'sourceSite' | 'sources'>): string[] {
+  return [config.sourceSite, ...Object.keys(config.sources ?? {}).filter((s) => s !== config.sourceSite)];
+}
+
+/** The Kafka topic a source site's journal arrives on. */
+export function journalTopicOf(
+  config: Pick<EngineConfig, 'sourceSite' | 'sites' | 'kafka'>,
+  site: string,
+): string {
+  return (
+    config.sites[site]?.journalTopic ??
+    (site === config.sourceSite
+      ? config.kafka.journalTopic
+      : siteJournalTopic(site, config.kafka.journalTopic))
+  );
+}
+
 export function siteOfRule(config: EngineConfig, rule: ReplicationRule): string[] {
   const named = namedSites(config.sites, rule);
   return named.length > 0 ? named : config.defaultDestinationSite ? [config.defaultDestinationSite] : [];
@@ -329,12 +467,17 @@ export function destinationsFor(
   config: EngineConfig,
   bucket: string,
   object: { key: string; tags?: Record<string, string> },
+  sourceSite?: string,
 ): ReplicationDestination[] {
-  const replication = config.replication[bucket];
+  const replication = rulesOf(config, bucket, sourceSite);
   if (!replication) return [];
   return selectDestinations(replication, object, (rule) => siteOfRule(config, rule));
 }
 /** Every site some rule replicates to, i.e. the task queues a worker serves by default. */
 export function destinationSites(config: EngineConfig): string[] {
-  return Object.keys(config.sites).filter((site) => site !== config.sourceSite);
+  // The source site is a destination too once some rule (two-way, many-to-one) sends to it.
+  const targeted = new Set(
+    ruleSets(config).flatMap(({ replication }) => replication.Rules.flatMap((r) => siteOfRule(config, r))),
+  );
+  return Object.keys(config.sites).filter((site) => site !== config.sourceSite || targeted.has(site));
 }

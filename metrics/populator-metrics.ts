@@ -191,7 +191,7 @@ export class PopulatorMetrics {
   }
 
   /** The lag of a partition, from a high watermark and the next offset to process. */
-  lag(partition: number, highWatermark: string, nextOffset: string): void {
+  lag(partition: number | string, highWatermark: string, nextOffset: string): void {
     safely(() => {
       const lag = consumerLag(highWatermark, nextOffset);
       if (lag === undefined) return;
@@ -201,7 +201,7 @@ export class PopulatorMetrics {
   }
 
   /** After a rebalance: partitions now consumed elsewhere are no longer reported here. */
-  keepPartitions(assigned: readonly number[]): void {
+  keepPartitions(assigned: ReadonlyArray<number | string>): void {
     safely(() => {
       const keep = new Set(assigned.map(String));
       for (const partition of this.lagPartitions) {

@@ -50,8 +50,10 @@ export async function lookupReplication(
   key: string,
   versionId?: string,
   maxRuns = 20,
+  /** The bucket's site when it is not the config's `sourceSite`. */
+  sourceSite?: string,
 ): Promise<SiteReplication> {
-  const workflowId = replicationWorkflowId(site, bucket, key);
+  const workflowId = replicationWorkflowId(site, bucket, key, sourceSite);
   let description;
   try {
     description = await client.workflow.getHandle(workflowId).describe();

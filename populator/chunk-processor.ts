@@ -3,7 +3,7 @@ import type { Producer } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { statusEvent, type StatusPublisher } from '../clients/status-publisher';
-import type { EngineConfig } from '../config/engine-config';
+import { journalTopicOf, rulesOf, sourceSites, type EngineConfig } from '../config/engine-config';
 import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
 import type { ReplicationTask } from '../shared/replication-task';
 import { deadLetterOf, sendDeadLetters, type DeadLetter } from './dead-letter';
@@ -33,7 +33,7 @@ export interface ChunkDeps {
   stats: PopulatorStats;
   lookupTags: TagsLookup;
   /** The source bucket's versioning, cached; `maxAgeMs` asks for a recent answer. */
-  versioning: (bucket: string, maxAgeMs?: number) => Promise<VersioningStatus>;
+  versioning: (bucket: string, maxAgeMs?: number, sourceSite?: string) => Promise<VersioningStatus>;
   /** Sends one signal (a key's tasks); signalReplicationTasks unless a test replaces it. */
   signal?: (tasks: ReplicationTask[]) => Promise<unknown>;
   /** Prometheus counts (metrics/populator-metrics.ts); none when absent. */
@@ -98,7 +98,7 @@ function needsVersionId(entry: JournalEntry, config: EngineConfig): boolean {
     entry.versionId === NULL_VERSION_ID &&
     (entry.operation === 'put' || entry.operation === 'delete-marker') &&
     !entry.isReplica &&
-    (config.replication[entry.bucket] !== undefined || entry.replication !== undefined)
+    (rulesOf(config, entry.bucket, entry.sourceSite) !== undefined || entry.replication !== undefined)
   );
 }
 
@@ -123,6 +123,7 @@ export async function processChunk(
   const deadLetter = (message: JournalMessage, reason: string, kind: string) =>
     letters.push(deadLetterOf(message, reason, { kind, valueBytes: settings.deadLetterValueBytes }));
 
+  const siteOfTopic = new Map(sourceSites(config).map((site) => [journalTopicOf(config, site), site]));
   // 1. Decode and validate (synchronous, never throws).
   const entries: Array<{ entry: JournalEntry; origin: JournalMessage }> = [];
   for (const message of messages) {
@@ -136,7 +137,12 @@ export async function processChunk(
     for (const reason of decoded.skipped ?? []) stats.skipped(reason);
     tally.add('skipped_event', decoded.skipped?.length ?? 0);
     stats.entries(decoded.entries.length);
-    for (const entry of decoded.entries) entries.push({ entry, origin: message });
+    // The topic tells which site wrote it (the default journal topic: `sourceSite`).
+    const sourceSite = siteOfTopic.get(message.topic);
+    for (const entry of decoded.entries) {
+      if (sourceSite !== undefined && sourceSite !== config.sourceSite) entry.sourceSite = sourceSite;
+      entries.push({ entry, origin: message });
+    }
   }
 
   // 2. Plan, in parallel but keeping journal order. Source lookups are bounded in time.
@@ -146,9 +152,9 @@ export async function processChunk(
         try {
           if (
             needsVersionId(entry, config) &&
-            (await deps.versioning(entry.bucket)) === 'Enabled' &&
+            (await deps.versioning(entry.bucket, undefined, entry.sourceSite)) === 'Enabled' &&
             // Versioning may have been suspended since the cached answer: ask again before refusing.
-            (await deps.versioning(entry.bucket, RECHECK_VERSIONING_MS)) === 'Enabled'
+            (await deps.versioning(entry.bucket, RECHECK_VERSIONING_MS, entry.sourceSite)) === 'Enabled'
           ) {
             deadLetter(
               origin,

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     }),
     producer,
     temporal: temporal.client,
-    source: clientFor(clients, config.sourceSite),
+    source: (site) => clientFor(clients, site),
     // Partitions are consumed concurrently: gather their PENDING events into one request.
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,

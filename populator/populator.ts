@@ -3,11 +3,12 @@ import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { StatusPublisher } from '../clients/status-publisher';
-import type { EngineConfig } from '../config/engine-config';
+import { journalTopicOf, sourceSites, type EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
 import { offsetAfter, populatorMetrics, type PopulatorMetrics } from '../metrics/populator-metrics';
 import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
 import { PopulatorStats } from './populator-stats';
+import type { TagsLookup } from './replication-planner';
 import { createTagsLookup, createVersioningLookup } from './source-lookups';
 
 export interface PopulatorDeps {
@@ -15,7 +16,8 @@ export interface PopulatorDeps {
   consumer: Consumer;
   producer: Producer;
   temporal: Client;
-  source: S3Client;
+  /** The source sites' S3 clients (one client: the default source site's). */
+  source: S3Client | ((site: string) => S3Client);
   status: StatusPublisher;
   logger: Logger;
   /** Prometheus counts; the process's registry by default (served only when an entry point starts the server). */
@@ -68,6 +70,29 @@ export function createPopulator(deps: PopulatorDeps) {
   const settings = config.populator;
   const stats = new PopulatorStats();
   const metrics = deps.metrics ?? populatorMetrics();
+  // Tags and versioning are read on the site the journal entry came from.
+  const sourceOf = typeof deps.source === 'function' ? deps.source : () => deps.source as S3Client;
+  const lookups = new Map<
+    string,
+    { tags: TagsLookup; versioning: ReturnType<typeof createVersioningLookup> }
+  >();
+  const lookupsOf = (site = config.sourceSite) => {
+    let found = lookups.get(site);
+    if (!found) {
+      const client = sourceOf(site);
+      found = {
+        tags: createTagsLookup(client, settings.planningRetryMs),
+        versioning: createVersioningLookup(client, settings.versioningCacheMs),
+      };
+      lookups.set(site, found);
+    }
+    return found;
+  };
+  // Every source site's journal topic: the default one first.
+  const journalTopics = [...new Set(sourceSites(config).map((site) => journalTopicOf(config, site)))];
+  /** The lag series of a partition: its number on the default journal topic, `<topic>/<n>` on others. */
+  const lagLabel = (topic: string, partition: number) =>
+    topic === config.kafka.journalTopic ? partition : `${topic}/${partition}`;
   const chunkDeps: ChunkDeps = {
     config,
     temporal: deps.temporal,
@@ -75,8 +100,8 @@ export function createPopulator(deps: PopulatorDeps) {
     status: deps.status,
     logger,
     stats,
-    lookupTags: createTagsLookup(deps.source, settings.planningRetryMs),
-    versioning: createVersioningLookup(deps.source, settings.versioningCacheMs),
+    lookupTags: (entry) => lookupsOf(entry.sourceSite).tags(entry),
+    versioning: (bucket, maxAgeMs, site) => lookupsOf(site).versioning(bucket, maxAgeMs),
     metrics,
   };
   /** Partitions of the journal topic assigned to this populator at the last join. */
@@ -134,7 +159,7 @@ export function createPopulator(deps: PopulatorDeps) {
       if (!completed || laneGeneration !== generation) return;
       const last = chunk[chunk.length - 1]!.offset;
       payload.resolveOffset(last);
-      metrics.lag(partition, highWatermark, offsetAfter(last));
+      metrics.lag(lagLabel(topic, partition), highWatermark, offsetAfter(last));
       await commitPartition(payload, topic, partition);
       logger.debug(
         { partition, messages: chunk.length, signalled, ms: Date.now() - started },
@@ -147,7 +172,7 @@ export function createPopulator(deps: PopulatorDeps) {
     heartbeat = payload.heartbeat;
     const { topic, partition, messages } = payload.batch;
     if (messages.length === 0 || stopping) return;
-    metrics.lag(partition, payload.batch.highWatermark, messages[0]!.offset);
+    metrics.lag(lagLabel(topic, partition), payload.batch.highWatermark, messages[0]!.offset);
     const laneGeneration = generation;
     const laneKey = `${topic}/${partition}`;
     // Paused, the partition is left out of fetches until its lane is done with this batch.
@@ -197,7 +222,7 @@ export function createPopulator(deps: PopulatorDeps) {
     async start(): Promise<void> {
       await producer.connect();
       await consumer.connect();
-      await consumer.subscribe({ topic: config.kafka.journalTopic, fromBeginning: true });
+      await consumer.subscribe({ topics: journalTopics, fromBeginning: true });
       const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events;
       unsubscribe.push(
         consumer.on(REBALANCING, () => newGeneration('rebalancing')),
@@ -207,11 +232,13 @@ export function createPopulator(deps: PopulatorDeps) {
           const assignment = event?.payload?.memberAssignment;
           if (assignment) {
             assigned = [...(assignment[config.kafka.journalTopic] ?? [])];
-            metrics.keepPartitions(assigned);
+            metrics.keepPartitions(
+              journalTopics.flatMap((topic) => (assignment[topic] ?? []).map((p) => lagLabel(topic, p))),
+            );
           }
           // Pauses outlive a rebalance in kafkajs: whatever is assigned now is fetched again.
           try {
-            consumer.resume([{ topic: config.kafka.journalTopic }]);
+            consumer.resume(journalTopics.map((topic) => ({ topic })));
           } catch (err) {
             logger.warn({ err: (err as Error).message }, 'could not resume partitions after joining');
           }
@@ -234,10 +261,7 @@ export function createPopulator(deps: PopulatorDeps) {
         partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
         eachBatch,
       });
-      logger.info(
-        { topic: config.kafka.journalTopic, group: config.kafka.consumerGroup },
-        'populator consuming',
-      );
+      logger.info({ topics: journalTopics, group: config.kafka.consumerGroup }, 'populator consuming');
     },
     /** Lanes stop at their next signal, having committed every chunk Temporal fully accepted; then the consumer leaves. */
     async stop(): Promise<void> {

@@ -5,7 +5,7 @@ import {
   type ReplicationTarget,
   type ReplicationTask,
 } from '../shared/replication-task';
-import { destinationsFor, siteOfRule, type EngineConfig } from '../config/engine-config';
+import { destinationsFor, rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import {
   needsTagsFor,
   selectCandidateDestinations,
@@ -41,7 +41,7 @@ function targetsFromReplicationInfo(entry: JournalEntry, config: EngineConfig): 
   const bucket = entry.replication?.destination ? bucketOfArn(entry.replication.destination) : undefined;
   if (!bucket) return [];
   return (entry.replication?.sites ?? [])
-    .filter((site) => site in config.sites && site !== config.sourceSite)
+    .filter((site) => site in config.sites && site !== (entry.sourceSite ?? config.sourceSite))
     .map((site) => ({ site, bucket, ruleId: JOURNAL_REPLICATION_INFO_RULE, replicateDeleteMarkers: true }));
 }
 
@@ -71,7 +71,7 @@ export async function planReplication(
     );
   }
 
-  const bucketConfig = config.replication[entry.bucket];
+  const bucketConfig = rulesOf(config, entry.bucket, entry.sourceSite);
   let targets: ReplicationTarget[];
   let tagsUnknown: string | undefined;
   if (bucketConfig) {
@@ -86,7 +86,7 @@ export async function planReplication(
     }
     const destinations: CandidateDestination[] =
       tagsUnknown === undefined
-        ? destinationsFor(config, entry.bucket, { key: entry.key, tags })
+        ? destinationsFor(config, entry.bucket, { key: entry.key, tags }, entry.sourceSite)
         : selectCandidateDestinations(bucketConfig, entry.key, (rule) => siteOfRule(config, rule));
     targets = destinations.map((d) => {
       const target: ReplicationTarget = {

@@ -27,6 +27,11 @@ export interface JournalReplicationInfo {
 }
 
 export interface JournalEntry {
+  /**
+   * The site that wrote it, when it is not the config's `sourceSite` (the populator sets it
+   * from the journal topic the entry arrived on).
+   */
+  sourceSite?: string;
   bucket: string;
   /** The object key, fully decoded (never URL-encoded). */
   key: string;

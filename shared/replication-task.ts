@@ -27,7 +27,7 @@ export const JOURNAL_REPLICATION_INFO_RULE = 'journal-replication-info';
  */
 export type TaskEntry = Pick<
   JournalEntry,
-  'bucket' | 'key' | 'versionId' | 'operation' | 'size' | 'etag' | 'eventTime' | 'sequence'
+  'bucket' | 'key' | 'versionId' | 'operation' | 'size' | 'etag' | 'eventTime' | 'sequence' | 'sourceSite'
 >;
 
 /** One journal entry to apply to one destination: the payload of the workflow's signal. */
@@ -45,10 +45,18 @@ export interface ReplicationTask {
 
 /** The fields of a journal entry a task keeps (see TaskEntry). */
 export function taskEntryOf(entry: JournalEntry): TaskEntry {
-  const { bucket, key, versionId, operation, size, etag, eventTime, sequence } = entry;
-  return etag === undefined
-    ? { bucket, key, versionId, operation, size, eventTime, sequence }
-    : { bucket, key, versionId, operation, size, etag, eventTime, sequence };
+  const { bucket, key, versionId, operation, size, etag, eventTime, sequence, sourceSite } = entry;
+  return {
+    ...(sourceSite !== undefined ? { sourceSite } : {}),
+    bucket,
+    key,
+    versionId,
+    operation,
+    size,
+    ...(etag !== undefined ? { etag } : {}),
+    eventTime,
+    sequence,
+  };
 }
 
 export type ReplicationStatus = 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';

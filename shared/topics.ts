@@ -7,6 +7,11 @@ export const DEFAULT_TOPICS = {
 
 export const JOURNAL_PARTITIONS = 8;
 
+/** The journal topic of a source site other than the config's `sourceSite` (its default). */
+export function siteJournalTopic(site: string, journalTopic: string = DEFAULT_TOPICS.journal): string {
+  return `${journalTopic}-${site}`;
+}
+
 /** MinIO notification target id: the bucket notification ARN is arn:minio:sqs::JOURNAL:kafka. */
 export const MINIO_JOURNAL_TARGET_ID = 'JOURNAL';
 export const MINIO_JOURNAL_QUEUE_ARN = `arn:minio:sqs::${MINIO_JOURNAL_TARGET_ID}:kafka`;

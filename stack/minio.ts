@@ -1,3 +1,4 @@
+import https from 'node:https';
 import path from 'node:path';
 import { MINIO_JOURNAL_TARGET_ID, MINIO_UNQUEUED_JOURNAL_TARGET_ID } from '../shared/topics';
 import { minioBinary } from './binaries';
@@ -23,6 +24,11 @@ export interface StartMinioOptions {
   secretAccessKey: string;
   /** When set, the site publishes bucket notifications to this Kafka journal topic. */
   journal?: { brokers: string[]; topic: string };
+  /**
+   * Serves HTTPS with the certificate of this folder (MinIO's `--certs-dir`: `public.crt` and
+   * `private.key`, PEM); `ca` is the PEM bundle the readiness check trusts. Default: HTTP.
+   */
+  tls?: { certsDir: string; ca: string | Buffer };
   log: (line: string) => void;
 }
 
@@ -59,6 +65,7 @@ export async function startMinio(
       '--console-address',
       `127.0.0.1:${consolePort}`,
       '--quiet',
+      ...(options.tls ? ['--certs-dir', options.tls.certsDir] : []),
     ],
     env: {
       MINIO_ROOT_USER: options.accessKeyId,
@@ -69,16 +76,29 @@ export async function startMinio(
     },
     logFile: path.join(options.logDir, `minio-${options.name}.log`),
   });
+  const scheme = options.tls ? 'https' : 'http';
   const site: S3SiteEndpoint = {
     name: options.name,
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${scheme}://127.0.0.1:${port}`,
     region: 'us-east-1',
     accessKeyId: options.accessKeyId,
     secretAccessKey: options.secretAccessKey,
-    consoleUrl: `http://127.0.0.1:${consolePort}`,
+    consoleUrl: `${scheme}://127.0.0.1:${consolePort}`,
   };
-  await waitForS3Site(site.endpoint, 60_000, proc);
+  await waitForS3Site(site.endpoint, 60_000, proc, options.tls?.ca);
   return { site, process: proc };
+}
+
+/** GET over HTTPS trusting `ca` only (fetch cannot be given a CA); resolves with the status. */
+function httpsStatus(url: string, ca: string | Buffer, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }
 
 /** MinIO's readiness route; other S3 servers answer an anonymous GET / with any HTTP status. */
@@ -86,13 +106,17 @@ export async function waitForS3Site(
   endpoint: string,
   timeoutMs: number,
   proc?: ManagedProcess,
+  /** The CA bundle of an https:// endpoint whose certificate the system does not trust. */
+  ca?: string | Buffer,
 ): Promise<void> {
   await waitUntilReady(
     proc,
     `S3 site at ${endpoint}`,
     async () => {
-      const response = await fetch(`${endpoint}/minio/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      return response.status === 200 || (proc === undefined && response.status > 0);
+      const status = ca
+        ? await httpsStatus(`${endpoint}/minio/health/ready`, ca, 2_000)
+        : (await fetch(`${endpoint}/minio/health/ready`, { signal: AbortSignal.timeout(2_000) })).status;
+      return status === 200 || (proc === undefined && status > 0);
     },
     timeoutMs,
   );

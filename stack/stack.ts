@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_TOPICS } from '../shared/topics';
+import { Kafka, logLevel } from 'kafkajs';
+import { DEFAULT_TOPICS, JOURNAL_PARTITIONS, siteJournalTopic } from '../shared/topics';
 import { ensureTopics, startKafka, waitForKafka } from './kafka';
 import type { ManagedProcess } from './managed-process';
 import { startMinio, waitForS3Site, type S3SiteEndpoint } from './minio';
@@ -146,6 +147,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (kafkaResult.status === 'rejected') throw kafkaResult.reason;
     const brokers = kafkaResult.value;
     await ensureTopics(brokers);
+    // Every site can be a source (two-way replication): the target site's journal topic too.
+    await ensureJournalTopic(brokers, siteJournalTopic('target'));
 
     const site = async (name: 'source' | 'target', preferredPort: number): Promise<S3SiteEndpoint> => {
       const external = externalSite(name, env);
@@ -159,7 +162,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         logDir,
         port: port(preferredPort),
         ...LOCAL_SITE_CREDENTIALS[name],
-        journal: name === 'source' ? { brokers, topic: DEFAULT_TOPICS.journal } : undefined,
+        journal: { brokers, topic: name === 'source' ? DEFAULT_TOPICS.journal : siteJournalTopic(name) },
         log,
       });
       started.push(m.process);
@@ -186,5 +189,31 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** A journal topic of another source site, with the default journal's partitions. */
+async function ensureJournalTopic(brokers: string[], topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'crr-stack', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    // Right after the broker starts, metadata requests may answer "does not host this
+    // topic-partition" for a moment: retried for a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!(await admin.listTopics()).includes(topic))
+          await admin.createTopics({
+            topics: [{ topic, numPartitions: JOURNAL_PARTITIONS }],
+            waitForLeaders: true,
+          });
+        await admin.fetchTopicMetadata({ topics: [topic] });
+        return;
+      } catch (err) {
+        if (attempt >= 40) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await admin.disconnect();
   }
 }

@@ -13,7 +13,15 @@ import { watchBackfillScopes } from '../operations/backfill';
 import { clientFor, createSiteClient, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { watchEngineConfig } from '../config/config-watcher';
-import { destinationSites, type EngineConfig, type SiteConfig } from '../config/engine-config';
+import {
+  destinationSites,
+  rulesOf,
+  siteOfRule,
+  type EngineConfig,
+  type SiteConfig,
+} from '../config/engine-config';
+import { bucketOfArn } from '../shared/s3-names';
+import type { ReplicationTask } from '../shared/replication-task';
 import { workerMetrics } from '../metrics/worker-metrics';
 import { siteState } from '../operations/site-control';
 import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
@@ -134,7 +142,7 @@ export async function createReplicationWorker(
   const producer: Producer = createKafka(config, 'worker').producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const sourceSite = config.sourceSite;
-  const connection = await connectWorkerConnection(config);
+  const connection = await connectWorkerConnection(config, { logger });
   const temporal = await connectTemporal(config);
   let scopeWarnedAt = 0;
   // Keys under a running backfill bring their versions from before the rule along.
@@ -149,6 +157,8 @@ export async function createReplicationWorker(
       return clientFor(clients, sourceSite);
     },
     targetClient: (site) => clientFor(clients, site),
+    sourceClient: (site) => clientFor(clients, site),
+    isTwoWay: (task) => replicatesBack(config, task),
     settings: {
       multipartThresholdBytes: config.policy.multipartThresholdBytes,
       localActivityMaxBytes: config.policy.localActivityMaxBytes,
@@ -315,4 +325,16 @@ export async function createReplicationWorker(
       await stopped;
     },
   };
+}
+
+/** Whether the task's destination bucket has a rule sending it back to the task's source (two-way). */
+function replicatesBack(config: EngineConfig, task: ReplicationTask): boolean {
+  const back = rulesOf(config, task.target.bucket, task.target.site);
+  const source = task.entry.sourceSite ?? config.sourceSite;
+  return (back?.Rules ?? []).some(
+    (rule) =>
+      rule.Status === 'Enabled' &&
+      bucketOfArn(rule.Destination.Bucket) === task.entry.bucket &&
+      siteOfRule(config, rule).includes(source),
+  );
 }

@@ -1,10 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
-import { destinationSites, siteOfRule, type EngineConfig, type SiteConfig } from '../config/engine-config';
+import {
+  destinationSites,
+  ruleSets,
+  siteOfRule,
+  type EngineConfig,
+  type SiteConfig,
+} from '../config/engine-config';
 
 /** Sites some replication rule of the config sends to (enabled or not). */
 export function ruleSites(config: EngineConfig): Set<string> {
   const sites = new Set<string>();
-  for (const replication of Object.values(config.replication))
+  for (const { replication } of ruleSets(config))
     for (const rule of replication.Rules) for (const site of siteOfRule(config, rule)) sites.add(site);
   return sites;
 }

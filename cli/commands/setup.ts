@@ -33,8 +33,10 @@ export interface SetupOptions {
 
 type RawConfig = Record<string, unknown> & {
   sites?: Record<string, Record<string, unknown>>;
-  replication?: Record<string, { Role: string; Rules: Array<Record<string, unknown>> }>;
+  replication?: Record<string, BucketRules>;
+  sources?: Record<string, Record<string, BucketRules>>;
 };
+type BucketRules = { Role: string; Rules: Array<Record<string, unknown>> };
 
 function readRawConfig(path: string): RawConfig {
   if (!fs.existsSync(path)) return {};
@@ -58,7 +60,13 @@ export function withReplicationRule(raw: RawConfig, o: SetupOptions): RawConfig 
   };
   site(o.sourceSite, o.sourceEndpoint, o.sourceProfile, '--source-endpoint');
   site(o.site, o.targetEndpoint, o.targetProfile, '--target-endpoint');
-  const replication = { ...(raw.replication ?? {}) };
+  // The config's first source site keeps its rules in `replication`; others (two-way,
+  // many-to-one) in `sources.<site>`.
+  const defaultSource = (raw.sourceSite as string | undefined) ?? o.sourceSite;
+  const replication: Record<string, BucketRules> =
+    o.sourceSite === defaultSource
+      ? { ...(raw.replication ?? {}) }
+      : { ...(raw.sources?.[o.sourceSite] ?? {}) };
   const bucketConfig = replication[o.sourceBucket] ?? {
     Role: 'arn:aws:iam::000000000000:role/crr-replication',
     Rules: [],
@@ -83,7 +91,9 @@ export function withReplicationRule(raw: RawConfig, o: SetupOptions): RawConfig 
       },
     ],
   };
-  return { ...raw, sourceSite: raw.sourceSite ?? o.sourceSite, sites, replication };
+  if (o.sourceSite !== defaultSource)
+    return { ...raw, sites, sources: { ...(raw.sources ?? {}), [o.sourceSite]: replication } };
+  return { ...raw, sourceSite: defaultSource, sites, replication };
 }
 
 async function checkAccess(what: string, s3: S3Client, endpoint: string, credentials: string): Promise<void> {

@@ -31,6 +31,11 @@ export interface HarnessDestination {
   bucket: string;
   prefix?: string;
   deleteMarkers?: boolean;
+  /**
+   * Where the rule replicates from: a bucket of the stack's "target" MinIO (site `target`)
+   * makes it a source too (two-way, many-to-one). Default: the harness's source bucket.
+   */
+  from?: { site: 'source' | 'target'; bucket: string };
 }
 
 /**
@@ -89,16 +94,26 @@ export class ReplicationHarness {
       }),
     );
     for (const [i, d] of this.destinations.entries()) {
+      const fromTarget = d.from?.site === 'target';
+      const stackSite = (name: 'source' | 'target') => this.stack.sites[name].endpoint;
       const problems = await runSetup(
         localSetupOptions(
           {
             config: this.configPath,
-            sourceBucket: this.sourceBucket,
+            sourceBucket: d.from?.bucket ?? this.sourceBucket,
             targetBucket: d.bucket,
-            sourceEndpoint: this.stack.sites.source.endpoint,
-            targetEndpoint: this.stack.sites.target.endpoint,
+            sourceEndpoint: stackSite(fromTarget ? 'target' : 'source'),
+            // A rule towards the stack's source MinIO names it as a site of its own.
+            targetEndpoint: stackSite(d.site === 'source' ? 'source' : 'target'),
           },
-          { prefix: d.prefix ?? '', site: d.site, deleteMarkers: d.deleteMarkers ?? true, priority: i + 1 },
+          {
+            prefix: d.prefix ?? '',
+            site: d.site,
+            deleteMarkers: d.deleteMarkers ?? true,
+            priority: i + 1,
+            ...(fromTarget ? { sourceSite: 'target', sourceProfile: 'crr-target' } : {}),
+            ...(d.site === 'source' ? { targetProfile: 'crr-source' } : {}),
+          },
         ),
         (line) => this.logs.push(line),
       );
@@ -132,7 +147,10 @@ export class ReplicationHarness {
       }),
       producer,
       temporal: populatorTemporal,
-      source: clientFor(createSiteClients(this.config), this.config.sourceSite),
+      source: (
+        (clients) => (site: string) =>
+          clientFor(clients, site)
+      )(createSiteClients(this.config)),
       status: kafkaStatusPublisher(producer, this.config.kafka.statusTopic),
       logger,
     });
@@ -175,6 +193,8 @@ export class ReplicationHarness {
       timeoutMs?: number;
       bucket?: string;
       until?: (v: VersionStatus) => boolean;
+      /** The bucket's site when it is not the config's source site (two-way). */
+      sourceSite?: string;
     } = {},
   ): Promise<VersionStatus> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
@@ -186,6 +206,8 @@ export class ReplicationHarness {
         options.bucket ?? this.sourceBucket,
         key,
         versionId,
+        20,
+        options.sourceSite,
       ).catch(() => undefined);
       last = r?.versions.filter((v) => !options.operation || v.operation === options.operation).at(-1);
       const done = options.until ?? ((v: VersionStatus) => v.status === 'COMPLETED' || v.status === 'FAILED');

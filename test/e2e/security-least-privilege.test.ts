@@ -1,0 +1,198 @@
+/**
+ * The least-privilege policies of docs/SECURITY.md are exact (issue 13): they are read from
+ * the document itself, installed on the stack's MinIO sites with `mc admin policy` for two
+ * users (one per site), and the engine replicates with those users' keys only: puts with
+ * metadata and tags, a resumable multipart copy, a tag change, a delete marker. The target's
+ * user cannot delete a version. (`replication setup` runs with the sites' root keys: it is an
+ * administrator's job.)
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { mcBinary } from '../../bench/baselines';
+import { ReplicationHarness } from '../support/replication-harness';
+import { testSecret } from '../support/secure-stack';
+import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+
+const run = promisify(execFile);
+const stack = testStack();
+const source = s3ClientFor(stack.sites.source);
+const target = s3ClientFor(stack.sites.target);
+const MiB = 1024 * 1024;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-lp-policies-'));
+const users = {
+  source: { accessKeyId: `crr-lp-src-${Date.now().toString(36)}`, secretAccessKey: testSecret('lpsrc') },
+  target: { accessKeyId: `crr-lp-dst-${Date.now().toString(36)}`, secretAccessKey: testSecret('lpdst') },
+};
+const targetBucket = uniqueBucket('lp-dst');
+
+/** The JSON policy of docs/SECURITY.md whose statements include `sid`, for these buckets. */
+function documentedPolicy(sid: string, buckets: Record<string, string>): string {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'SECURITY.md'), 'utf8');
+  const block = [...doc.matchAll(/```json\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .find((b) => b.includes(`"${sid}"`));
+  if (!block) throw new Error(`docs/SECURITY.md has no policy with the statement ${sid}`);
+  let policy = block;
+  for (const [placeholder, bucket] of Object.entries(buckets))
+    policy = policy.replaceAll(placeholder, bucket);
+  JSON.parse(policy);
+  return policy;
+}
+
+const harness = new ReplicationHarness(
+  stack,
+  'least-privilege',
+  [{ site: 'target', bucket: targetBucket }],
+  { multipartThresholdBytes: 5 * MiB, partSizeBytes: 5 * MiB, localActivityMaxBytes: MiB },
+  (raw) => {
+    // The engine runs with the least-privilege users; setup ran with the root keys.
+    raw.sites.source!.profile = 'crr-lp-source';
+    raw.sites.target!.profile = 'crr-lp-target';
+  },
+  { 'crr-lp-source': users.source, 'crr-lp-target': users.target },
+);
+
+async function mc(...args: string[]): Promise<string> {
+  const binary = mcBinary();
+  if (!binary)
+    throw new Error(
+      'mc is needed to install the policies: built from the Go module proxy (needs Go), see bench/baselines.ts',
+    );
+  const { stdout } = await run(binary, ['--no-color', ...args], {
+    env: { ...process.env, MC_CONFIG_DIR: path.join(dir, 'mc') },
+  });
+  return stdout;
+}
+
+async function installUser(alias: string, site: 'source' | 'target', policyName: string, policy: string) {
+  const s = stack.sites[site];
+  await mc('alias', 'set', alias, s.endpoint, s.accessKeyId, s.secretAccessKey);
+  const file = path.join(dir, `${policyName}.json`);
+  fs.writeFileSync(file, policy);
+  await mc('admin', 'policy', 'create', alias, policyName, file);
+  await mc('admin', 'user', 'add', alias, users[site].accessKeyId, users[site].secretAccessKey);
+  await mc('admin', 'policy', 'attach', alias, policyName, '--user', users[site].accessKeyId);
+}
+
+beforeAll(async () => {
+  // The buckets exist before the engine starts: setup (root keys) creates them in harness.start.
+  await harness.start();
+  const sourcePolicy = documentedPolicy('CrrReadSourceVersions', { 'SOURCE-BUCKET': harness.sourceBucket });
+  const targetPolicy = documentedPolicy('CrrWriteReplicas', { 'TARGET-BUCKET': targetBucket });
+  await installUser('lpsrc', 'source', `crr-source-${harness.sourceBucket}`, sourcePolicy);
+  await installUser('lpdst', 'target', `crr-target-${targetBucket}`, targetPolicy);
+}, 240_000);
+
+afterAll(async () => {
+  await harness.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('the documented least-privilege policies', () => {
+  test('replication works with only them: puts, metadata, tags, multipart, tag change, delete marker', async () => {
+    const small = await source.send(
+      new PutObjectCommand({
+        Bucket: harness.sourceBucket,
+        Key: 'lp/small.txt',
+        Body: 'least privilege',
+        Metadata: { owner: 'alice' },
+        Tagging: 'team=storage',
+      }),
+    );
+    const large = await source.send(
+      new PutObjectCommand({
+        Bucket: harness.sourceBucket,
+        Key: 'lp/large.bin',
+        Body: Buffer.alloc(11 * MiB, 3),
+      }),
+    );
+    for (const [key, v] of [
+      ['lp/small.txt', small.VersionId!],
+      ['lp/large.bin', large.VersionId!],
+    ] as const) {
+      const status = await harness.waitForVersion('target', key, v, { timeoutMs: 120_000 });
+      expect([key, status.status, status.reason]).toEqual([key, 'COMPLETED', undefined]);
+    }
+    const replica = await target.send(new HeadObjectCommand({ Bucket: targetBucket, Key: 'lp/small.txt' }));
+    expect(replica.Metadata?.owner).toBe('alice');
+    expect(replica.Metadata?.['scal-version-id']).toBe(small.VersionId);
+
+    await source.send(
+      new PutObjectTaggingCommand({
+        Bucket: harness.sourceBucket,
+        Key: 'lp/small.txt',
+        VersionId: small.VersionId,
+        Tagging: { TagSet: [{ Key: 'team', Value: 'replication' }] },
+      }),
+    );
+    const tagged = await harness.waitForVersion('target', 'lp/small.txt', small.VersionId!, {
+      operation: 'metadata',
+      timeoutMs: 90_000,
+    });
+    expect([tagged.status, tagged.reason]).toEqual(['COMPLETED', undefined]);
+    const tags = await target.send(
+      new GetObjectTaggingCommand({ Bucket: targetBucket, Key: 'lp/small.txt' }),
+    );
+    expect(tags.TagSet?.filter((t) => t.Key === 'team')).toEqual([{ Key: 'team', Value: 'replication' }]);
+
+    const marker = await source.send(
+      new DeleteObjectCommand({ Bucket: harness.sourceBucket, Key: 'lp/large.bin' }),
+    );
+    const deleted = await harness.waitForVersion('target', 'lp/large.bin', marker.VersionId!, {
+      operation: 'delete-marker',
+      timeoutMs: 90_000,
+    });
+    expect([deleted.status, deleted.reason]).toEqual(['COMPLETED', undefined]);
+    await expect(
+      target.send(new GetObjectCommand({ Bucket: targetBucket, Key: 'lp/large.bin' })),
+    ).rejects.toThrow();
+  }, 300_000);
+
+  test("the target's user cannot delete a version, nor touch another bucket", async () => {
+    const asTarget = new S3Client({
+      endpoint: stack.sites.target.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: users.target,
+    });
+    const asSource = new S3Client({
+      endpoint: stack.sites.source.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: users.source,
+    });
+    try {
+      const put = await target.send(
+        new PutObjectCommand({ Bucket: targetBucket, Key: 'lp/keep', Body: 'x' }),
+      );
+      await expect(
+        asTarget.send(
+          new DeleteObjectCommand({ Bucket: targetBucket, Key: 'lp/keep', VersionId: put.VersionId }),
+        ),
+      ).rejects.toMatchObject({ name: 'AccessDenied' });
+      await expect(
+        asTarget.send(
+          new PutObjectCommand({ Bucket: harness.destinations[0]!.bucket + '-other', Key: 'x', Body: 'x' }),
+        ),
+      ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(
+        asSource.send(new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'lp/write', Body: 'x' })),
+      ).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      asTarget.destroy();
+      asSource.destroy();
+    }
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * Replication in both directions on the real stack: the same bucket name on both MinIO
+ * sites, each a source for the other (rules `source → target` and `target → source`, one
+ * worker and one populator for both). A write on either side reaches the other once; a
+ * replica is never replicated back; delete markers converge.
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { ReplicationHarness } from '../support/replication-harness';
+import { waitFor } from '../support/s3-helpers';
+import { listHistories } from '../support/ordered-versions';
+import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+
+const stack = testStack();
+const siteA = s3ClientFor(stack.sites.source);
+const siteB = s3ClientFor(stack.sites.target);
+const bucket = uniqueBucket('twoway');
+const harness = new ReplicationHarness(stack, 'twoway', [
+  { site: 'target', bucket, from: { site: 'source', bucket } },
+  { site: 'source', bucket, from: { site: 'target', bucket } },
+]);
+// The harness's own source bucket is not used: both sides use `bucket`.
+
+beforeAll(() => harness.start(), 120_000);
+afterAll(() => harness.stop(), 60_000);
+
+/** Each side's history of a key, oldest first: "v" versions (with their body) and "DM". */
+async function historyOf(s3: S3Client, key: string): Promise<string[]> {
+  const histories = await listHistories(s3, bucket, key);
+  return (histories.get(key) ?? []).map((e) => (e.kind === 'delete-marker' ? 'DM' : 'v'));
+}
+
+async function settle(keys: string[], expected: Record<string, [number, number]>): Promise<void> {
+  await waitFor(
+    'both sites to hold every change',
+    async () => {
+      for (const key of keys) {
+        const [a, b] = await Promise.all([historyOf(siteA, key), historyOf(siteB, key)]);
+        if (a.length !== expected[key]![0] || b.length !== expected[key]![1]) return undefined;
+      }
+      return true;
+    },
+    60_000,
+  );
+}
+
+test('a write on either side reaches the other once, and nothing comes back', async () => {
+  const a = await siteA.send(new PutObjectCommand({ Bucket: bucket, Key: 'from-a', Body: 'written on A' }));
+  const b = await siteB.send(new PutObjectCommand({ Bucket: bucket, Key: 'from-b', Body: 'written on B' }));
+  await harness.waitForVersion('target', 'from-a', a.VersionId!, { bucket });
+  await harness.waitForVersion('source', 'from-b', b.VersionId!, { bucket, sourceSite: 'target' });
+  await settle(['from-a', 'from-b'], { 'from-a': [1, 1], 'from-b': [1, 1] });
+  // Stable: no ping-pong after a few more seconds.
+  await new Promise((r) => setTimeout(r, 4_000));
+  expect(await historyOf(siteA, 'from-a')).toEqual(['v']);
+  expect(await historyOf(siteB, 'from-a')).toEqual(['v']);
+  expect(await historyOf(siteA, 'from-b')).toEqual(['v']);
+  expect(await historyOf(siteB, 'from-b')).toEqual(['v']);
+}, 120_000);
+
+test('overwrites and deletes on either side converge, without echoes', async () => {
+  await siteA.send(new PutObjectCommand({ Bucket: bucket, Key: 'both', Body: 'one (A)' }));
+  await settle(['both'], { both: [1, 1] });
+  await siteB.send(new PutObjectCommand({ Bucket: bucket, Key: 'both', Body: 'two (B)' }));
+  await settle(['both'], { both: [2, 2] });
+  await siteA.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'both' }));
+  await settle(['both'], { both: [3, 3] });
+  await siteB.send(new PutObjectCommand({ Bucket: bucket, Key: 'both', Body: 'three (B)' }));
+  await settle(['both'], { both: [4, 4] });
+  await siteB.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'both' }));
+  await settle(['both'], { both: [5, 5] });
+  await new Promise((r) => setTimeout(r, 4_000));
+  expect(await historyOf(siteA, 'both')).toEqual(['v', 'v', 'DM', 'v', 'DM']);
+  expect(await historyOf(siteB, 'both')).toEqual(['v', 'v', 'DM', 'v', 'DM']);
+}, 180_000);
+
+/** The body of a key's latest version, or "deleted". */
+async function latestBody(s3: S3Client, key: string): Promise<string> {
+  try {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await got.Body!.transformToString();
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchKey') return 'deleted';
+    throw err;
+  }
+}
+
+test('concurrent writes to the same key on both sides converge to the same latest (the later write wins)', async () => {
+  const keys = Array.from({ length: 8 }, (_, i) => `race/${i}`);
+  const writes = await Promise.all(
+    keys.map((key, i) =>
+      Promise.all([
+        siteA.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `A ${i}` })),
+        i % 3 === 0
+          ? siteB.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))
+          : siteB.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `B ${i}` })),
+      ]),
+    ),
+  );
+  const converged = await waitFor(
+    'both sites to agree on every latest',
+    async () => {
+      const pairs = await Promise.all(
+        keys.map(async (k) => [await latestBody(siteA, k), await latestBody(siteB, k)]),
+      );
+      return pairs.every(([a, b]) => a === b) ? pairs : undefined;
+    },
+    60_000,
+  ).catch(async (err: unknown) => {
+    const pairs = await Promise.all(
+      keys.map(async (k) => [k, await latestBody(siteA, k), await latestBody(siteB, k)]),
+    );
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(pairs)}`);
+  });
+  // The later write won (on a tie, site "target", whose name sorts last).
+  for (const [i, key] of keys.entries()) {
+    if (i % 3 === 0) continue;
+    const [a, b] = writes[i]! as [{ VersionId?: string }, { VersionId?: string }];
+    // Listings give milliseconds (HEAD's Last-Modified only seconds).
+    const timeOf = async (s3: S3Client, versionId?: string) => {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }));
+      return page.Versions!.find((v) => v.VersionId === versionId)!.LastModified!.getTime();
+    };
+    const [onA, onB] = await Promise.all([timeOf(siteA, a.VersionId), timeOf(siteB, b.VersionId)]);
+    const aWins = onA > onB;
+    expect(converged[i]![0]).toBe(aWins ? `A ${i}` : `B ${i}`);
+  }
+  // Stable: the same a few seconds later, with the same version counts.
+  const counts = await Promise.all(
+    keys.map(async (k) => [(await historyOf(siteA, k)).length, (await historyOf(siteB, k)).length]),
+  );
+  await new Promise((r) => setTimeout(r, 5_000));
+  expect(
+    await Promise.all(keys.map(async (k) => [await latestBody(siteA, k), await latestBody(siteB, k)])),
+  ).toEqual(converged);
+  expect(
+    await Promise.all(
+      keys.map(async (k) => [(await historyOf(siteA, k)).length, (await historyOf(siteB, k)).length]),
+    ),
+  ).toEqual(counts);
+}, 120_000);
