@@ -107,21 +107,24 @@ program
   .description("print each destination's replication status of an object (the seed's head-object check)")
   .argument('<url>', 's3://bucket/key')
   .option('--version-id <id>', 'one version (default: every version the latest run knows)')
+  .option('--source-site <name>', "the bucket's site, when it is not the config's sourceSite (two-way)")
   .option('--json', 'machine-readable output')
   .addOption(configOption())
   .addHelpText(
     'after',
-    '\nExamples:\n  replication status s3://photos/2026/cat.jpg\n  replication status s3://photos/2026/cat.jpg --version-id 3HL4kqtJlcpXroDTDmJ --json',
+    '\nExamples:\n  replication status s3://photos/2026/cat.jpg\n  replication status s3://photos/2026/cat.jpg --version-id 3HL4kqtJlcpXroDTDmJ --json\n  replication status s3://photos/2026/cat.jpg --source-site b   # written on site b (two-way)',
   )
-  .action(async (url: string, o: { versionId?: string; json?: boolean; config: string }) => {
-    const config = readConfig(o.config);
-    const temporal = await connectTemporal(config);
-    try {
-      await runStatus(temporal.client, config, url, o.versionId, out, o.json);
-    } finally {
-      await temporal.close();
-    }
-  });
+  .action(
+    async (url: string, o: { versionId?: string; sourceSite?: string; json?: boolean; config: string }) => {
+      const config = readConfig(o.config);
+      const temporal = await connectTemporal(config);
+      try {
+        await runStatus(temporal.client, config, url, o.versionId, out, o.json, o.sourceSite);
+      } finally {
+        await temporal.close();
+      }
+    },
+  );
 
 program
   .command('failed')

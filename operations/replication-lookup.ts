@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { EngineConfig } from '../config/engine-config';
+import { rulesOf, type EngineConfig } from '../config/engine-config';
 import type { VersionStatus } from '../shared/replication-task';
 import type { ReplicateKeyResult } from '../shared/workflow-contract';
 import { replicationWorkflowId } from '../shared/workflow-id';
@@ -14,9 +14,10 @@ export interface SiteReplication {
 }
 
 /** Sites the bucket's rules can send to (rule filters aside): where to look for a key's status. */
-export function sitesOfBucket(config: EngineConfig, bucket: string): string[] {
-  const sites = Object.keys(config.sites).filter((s) => s !== config.sourceSite);
-  return config.replication[bucket] ? sites : [];
+export function sitesOfBucket(config: EngineConfig, bucket: string, sourceSite?: string): string[] {
+  const source = sourceSite ?? config.sourceSite;
+  const sites = Object.keys(config.sites).filter((s) => s !== source);
+  return rulesOf(config, bucket, source) ? sites : [];
 }
 
 /**

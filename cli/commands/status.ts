@@ -66,15 +66,18 @@ export async function runStatus(
   versionId: string | undefined,
   out: (line: string) => void,
   json = false,
+  /** The bucket's site, when it is not the config's `sourceSite` (two-way, many-to-one). */
+  sourceSite?: string,
 ): Promise<SiteReplication[]> {
   const { bucket, key } = parseS3Url(url);
-  const sites = sitesOfBucket(config, bucket);
+  const source = sourceSite === config.sourceSite ? undefined : sourceSite;
+  const sites = sitesOfBucket(config, bucket, source);
   if (sites.length === 0) {
     out(`bucket ${bucket} has no replication configuration (see \`replication setup --help\`)`);
     return [];
   }
   const [results, control] = await Promise.all([
-    Promise.all(sites.map((site) => lookupReplication(client, site, bucket, key, versionId))),
+    Promise.all(sites.map((site) => lookupReplication(client, site, bucket, key, versionId, 20, source))),
     siteStates(client, config.temporal.taskQueuePrefix, sites),
   ]);
   if (json) {

@@ -11,6 +11,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { runReplicationCli } from '../support/cli-process';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
 import { listHistories } from '../support/ordered-versions';
@@ -55,6 +56,15 @@ test('a write on either side reaches the other once, and nothing comes back', as
   await harness.waitForVersion('target', 'from-a', a.VersionId!, { bucket });
   await harness.waitForVersion('source', 'from-b', b.VersionId!, { bucket, sourceSite: 'target' });
   await settle(['from-a', 'from-b'], { 'from-a': [1, 1], 'from-b': [1, 1] });
+  // `status` of a key written on B names B as its source.
+  const status = await runReplicationCli(harness.configPath, [
+    'status',
+    `s3://${bucket}/from-b`,
+    '--source-site',
+    'target',
+  ]);
+  expect(status.code).toBe(0);
+  expect(status.stdout).toMatch(new RegExp(`source: COMPLETED put version ${b.VersionId}`));
   // Stable: no ping-pong after a few more seconds.
   await new Promise((r) => setTimeout(r, 4_000));
   expect(await historyOf(siteA, 'from-a')).toEqual(['v']);
