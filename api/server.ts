@@ -102,13 +102,18 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   app.setErrorHandler(async (err: Error & { statusCode?: number }, _request, reply) => {
     if (err instanceof UnknownSiteError)
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: err.message });
-    if (err instanceof RangeError)
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
     const status = err.statusCode ?? 500;
     // Validation errors name the field: "body/hours must be > 0".
     return reply.code(status).send({
       statusCode: status,
-      error: status >= 500 ? 'Internal Server Error' : 'Bad Request',
+      error:
+        status >= 500
+          ? 'Internal Server Error'
+          : status === 413
+            ? 'Payload Too Large'
+            : status === 415
+              ? 'Unsupported Media Type'
+              : 'Bad Request',
       message: err.message,
     });
   });

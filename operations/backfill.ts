@@ -59,7 +59,9 @@ export function backfillRequests(
   if (options.olderThan !== undefined) {
     const at = Date.parse(options.olderThan);
     if (!Number.isFinite(at))
-      throw new RangeError(`--older-than ${options.olderThan} is not a date (ISO 8601)`);
+      throw Object.assign(new Error(`--older-than ${options.olderThan} is not a date (ISO 8601)`), {
+        statusCode: 400,
+      });
     olderThan = new Date(at).toISOString();
   }
   const defaults = config.backfill;
