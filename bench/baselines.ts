@@ -231,6 +231,8 @@ export async function configureMinioReplication(
   target: S3SiteEndpoint,
   sourceBucket: string,
   targetBucket: string,
+  /** `mc replicate add --replicate` (mc's default when unset: delete-marker,delete,existing-objects,metadata-sync). */
+  replicate?: string,
 ): Promise<void> {
   const env = { ...process.env, MC_CONFIG_DIR: configDir };
   await run(mc, ['alias', 'set', 'src', source.endpoint, source.accessKeyId, source.secretAccessKey], {
@@ -245,9 +247,79 @@ export async function configureMinioReplication(
   remote.pathname = `/${targetBucket}`;
   await run(
     mc,
-    ['replicate', 'add', `src/${sourceBucket}`, '--remote-bucket', remote.toString(), '--priority', '1'],
+    [
+      'replicate',
+      'add',
+      `src/${sourceBucket}`,
+      '--remote-bucket',
+      remote.toString(),
+      '--priority',
+      '1',
+      ...(replicate ? ['--replicate', replicate] : []),
+    ],
     { env },
   );
+}
+
+/** The ARN of the remote target `configureMinioReplication` gave a bucket (from its replication rule). */
+export async function minioReplicationArn(
+  mc: string,
+  configDir: string,
+  sourceBucket: string,
+): Promise<string> {
+  const { stdout } = await run(mc, ['replicate', 'ls', `src/${sourceBucket}`, '--json'], {
+    env: { ...process.env, MC_CONFIG_DIR: configDir },
+  });
+  const arn = /"(arn:minio:replication:[^"]+)"/.exec(stdout)?.[1];
+  if (!arn) throw new Error(`no replication target ARN in: ${stdout.slice(0, 300)}`);
+  return arn;
+}
+
+/** `mc replicate resync start`: MinIO re-replicates every object the bucket holds to the target. */
+export async function startMinioResync(
+  mc: string,
+  configDir: string,
+  sourceBucket: string,
+  arn: string,
+): Promise<void> {
+  await runWithStderr(mc, ['replicate', 'resync', 'start', `src/${sourceBucket}`, '--remote-bucket', arn], {
+    env: { ...process.env, MC_CONFIG_DIR: configDir },
+  });
+}
+
+/** What `mc replicate resync status --json` says of the bucket's resync towards `arn`. */
+export interface MinioResyncStatus {
+  /** Ongoing, Completed, Failed, … ('' before MinIO has recorded the resync). */
+  status: string;
+  replicatedCount: number;
+  replicatedBytes: number;
+  failedCount: number;
+  /** MinIO's own clock (this machine's): when the resync started and last moved. */
+  startTime?: string;
+  endTime?: string;
+}
+
+export async function minioResyncStatus(
+  mc: string,
+  configDir: string,
+  sourceBucket: string,
+  arn: string,
+): Promise<MinioResyncStatus> {
+  const { stdout } = await run(
+    mc,
+    ['replicate', 'resync', 'status', `src/${sourceBucket}`, '--remote-bucket', arn, '--json'],
+    { env: { ...process.env, MC_CONFIG_DIR: configDir } },
+  );
+  const doc = JSON.parse(stdout) as { resyncInfo?: { target?: Array<Record<string, unknown>> } };
+  const t = doc.resyncInfo?.target?.find((x) => x.arn === arn) ?? {};
+  return {
+    status: String(t.resyncStatus ?? ''),
+    replicatedCount: Number(t.replicationCount ?? 0),
+    replicatedBytes: Number(t.completedReplicationSize ?? 0),
+    failedCount: Number(t.failedReplicationCount ?? 0),
+    ...(t.startTime ? { startTime: String(t.startTime) } : {}),
+    ...(t.endTime ? { endTime: String(t.endTime) } : {}),
+  };
 }
 
 /** Polls the target until it lists `expected` objects under the prefix; returns when that happened. */

@@ -48,8 +48,11 @@ export class ComponentCpuSampler {
     this.machineAtStart = machineCpuSeconds();
   }
 
-  /** CPU seconds per component since start(), and the share of all cores that was busy. */
-  stop(): { components: Record<string, number>; machineBusyShare: number } {
+  /**
+   * CPU seconds per component since start(), the share of all cores that was busy, and the
+   * share of all cores that processes outside the stack used (other jobs on the machine).
+   */
+  stop(): { components: Record<string, number>; machineBusyShare: number; otherBusyShare: number } {
     const now = this.snapshot();
     const machine = machineCpuSeconds();
     const components: Record<string, number> = {};
@@ -58,9 +61,12 @@ export class ComponentCpuSampler {
       components[component] = (components[component] ?? 0) + seconds - (this.atStart.get(id) ?? 0);
     }
     const total = machine.total - this.machineAtStart.total;
+    const busy = machine.busy - this.machineAtStart.busy;
+    const ours = Object.values(components).reduce((a, b) => a + b, 0);
     return {
       components,
-      machineBusyShare: total > 0 ? (machine.busy - this.machineAtStart.busy) / total : Number.NaN,
+      machineBusyShare: total > 0 ? busy / total : Number.NaN,
+      otherBusyShare: total > 0 ? Math.max(0, busy - ours) / total : Number.NaN,
     };
   }
 }

@@ -17,6 +17,18 @@ export const WORKER_SETTINGS: Record<string, number> = {
   ...(JSON.parse(process.env.BENCH_WORKER ?? '{}') as Record<string, number>),
 };
 
+/**
+ * The config's `backfill` section for W5 (bench/backfill.ts). startDelaySeconds 1 instead of 10:
+ * nothing writes to W5's buckets while it runs, so workers need not learn of the backfill
+ * before its first page. BENCH_BACKFILL='{"concurrency": 500}' tries other settings.
+ */
+export const BACKFILL_SETTINGS: Record<string, number> = {
+  concurrency: 2000,
+  pageSize: 1000,
+  startDelaySeconds: 1,
+  ...(JSON.parse(process.env.BENCH_BACKFILL ?? '{}') as Record<string, number>),
+};
+
 /** The engine under test: the production bundle's worker and populator, each a process of its own. */
 export interface Engine {
   worker: ChildProcess;
@@ -40,6 +52,7 @@ export function writeEngineFiles(stateDir: string, info: StackInfo): EngineFiles
       kafka: { brokers: info.kafka.brokers },
       temporal: { address: info.temporal.address },
       worker: WORKER_SETTINGS,
+      backfill: BACKFILL_SETTINGS,
     }),
   );
   return { configPath, credentialsPath };

@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: measures the engine against the raw-copy limit (L), rclone (P1) and
- * MinIO's own bucket replication (P2), in one run, on a fresh local stack. Prints a table
- * and writes bench/results/<date>.json and docs/BENCHMARKS.md. BENCH_SCALE=0.1 runs a
- * smaller version of every workload (for trying changes; reports say which scale ran).
+ * MinIO's own bucket replication (P2), and its backfill (W5) against L and MinIO's resync, in
+ * one run, on a fresh local stack. Prints a table and writes bench/results/<date>.json and
+ * docs/BENCHMARKS.md. BENCH_SCALE=0.1 runs a smaller version of every workload (for trying
+ * changes; reports say which scale ran).
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,13 +13,20 @@ import { Client, Connection } from '@temporalio/client';
 import { createS3Client, type S3SiteConnection } from '../clients/s3';
 import { repoRoot } from '../stack/paths';
 import { startStack, type S3SiteEndpoint, type StackInfo } from '../stack/stack';
+import { backfillWorkloads, runBackfillWorkload } from './backfill';
 import { mcBinary, rcloneVersion } from './baselines';
 import { CompletionTracker } from './completion-tracker';
 import { DirectJournal } from './direct-journal';
-import { WORKER_SETTINGS, startEngine, stopEngine, writeEngineFiles } from './engine-processes';
+import {
+  BACKFILL_SETTINGS,
+  WORKER_SETTINGS,
+  startEngine,
+  stopEngine,
+  writeEngineFiles,
+} from './engine-processes';
 import { setUpBucketPairs } from './journal-variants';
 import { log } from './log';
-import { writeReport, type BenchResult, type WorkloadResult } from './report';
+import { writeReport, type BackfillWorkloadResult, type BenchResult, type WorkloadResult } from './report';
 import { runWorkload } from './run-workload';
 import { measureTemporalCeilingAndServerCpu } from './temporal-ceiling';
 import { workloads } from './workloads';
@@ -29,7 +37,50 @@ const siteConnection = (s: S3SiteEndpoint): S3SiteConnection => ({
   credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
 });
 
+/** The command as run, with the BENCH_* settings that change what is measured. */
+function commandLine(): string {
+  const settings = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_KEEP_STATE' && k !== 'BENCH_PROFILE')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${/^[\w.,/:-]*$/.test(v ?? '') ? v : `'${v}'`}`);
+  return [...settings, 'npm run bench'].join(' ');
+}
+
+/**
+ * BENCH_MERGE=bench/results/<date>.json with BENCH_ONLY: what this run measured replaces the
+ * same workloads in that earlier full run's results; the report says which came from where.
+ */
+function mergeInto(file: string, partial: BenchResult): BenchResult {
+  const base = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResult;
+  const measured = partial.only ?? [];
+  const order = (id: string) => ['W1', 'W2', 'W3', 'W4'].indexOf(id);
+  return {
+    ...base,
+    date: partial.date,
+    command: partial.command,
+    loadAverage: partial.loadAverage,
+    runSeconds: partial.runSeconds,
+    workloads: [
+      ...base.workloads.filter((w) => !partial.workloads.some((p) => p.id === w.id)),
+      ...partial.workloads,
+    ].sort((a, b) => order(a.id) - order(b.id)),
+    ...(partial.backfill?.length
+      ? { backfill: partial.backfill, backfillSettings: partial.backfillSettings }
+      : {}),
+    only: undefined,
+    // The top-level ceiling stays the one the earlier run's workloads were measured beside.
+    merged: {
+      base: path.basename(file),
+      baseDate: base.date,
+      measured,
+      ...(measured.includes('ceiling') ? { temporalCeiling: partial.temporalCeiling } : {}),
+    },
+  };
+}
+
 async function main(): Promise<void> {
+  const began = Date.now();
+  const loadAverage = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const scale = Number(process.env.BENCH_SCALE ?? '1');
   log('building the production bundle (npm run build)...');
   execFileSync('npm', ['run', '-s', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -41,9 +92,13 @@ async function main(): Promise<void> {
     const engineFiles = writeEngineFiles(stateDir, info);
     // `replication setup` runs in this process and reads the same profiles.
     process.env.AWS_SHARED_CREDENTIALS_FILE = engineFiles.credentialsPath;
-    // BENCH_ONLY=W2 (or W1,W4,ceiling) runs a subset while trying a change; the report is printed only.
+    // BENCH_ONLY=W2 (or W1,W4,W5,W5a,ceiling) runs a subset while trying a change; the report is
+    // printed only (unless BENCH_MERGE names the full run to merge it into).
     const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
     const specs = workloads(scale).filter((spec) => !only || only.includes(spec.id));
+    const backfillSpecs = backfillWorkloads(scale).filter(
+      (spec) => !only || only.includes('W5') || only.includes(spec.id),
+    );
     await setUpBucketPairs(specs, engineFiles.configPath, info);
     const sites = { source: siteConnection(info.sites.source), target: siteConnection(info.sites.target) };
     const source = createS3Client(sites.source, 128);
@@ -61,7 +116,7 @@ async function main(): Promise<void> {
     if (!only || only.includes('ceiling')) {
       log('Temporal ceiling: signal-with-start of empty workflows...');
       const count = Math.max(200, Math.round(1000 * scale));
-      temporalCeiling = await measureTemporalCeilingAndServerCpu(info.temporal.address, count);
+      temporalCeiling = await measureTemporalCeilingAndServerCpu(info.temporal.address, count, info.stateDir);
       log(`Temporal ceiling: ${temporalCeiling.workflowsPerSecond.toFixed(1)} empty workflows/s`);
     }
     const results: WorkloadResult[] = [];
@@ -88,7 +143,24 @@ async function main(): Promise<void> {
       );
       await stopEngine(engine);
     }
-    const result: BenchResult = {
+    // W5 after the others: its objects exist before its rule, which each part sets up itself.
+    const backfill: BackfillWorkloadResult[] = [];
+    for (const spec of backfillSpecs) {
+      execFileSync('sync');
+      backfill.push(
+        await runBackfillWorkload(spec, {
+          info,
+          engineFiles,
+          tracker,
+          temporal,
+          source,
+          target,
+          mc,
+          started: (engine) => children.push(engine.worker, engine.populator),
+        }),
+      );
+    }
+    let result: BenchResult = {
       date: new Date().toISOString(),
       scale,
       machine:
@@ -101,7 +173,12 @@ async function main(): Promise<void> {
       workloads: results,
       only,
       temporalCeiling,
+      ...(backfill.length ? { backfill, backfillSettings: BACKFILL_SETTINGS } : {}),
+      command: commandLine(),
+      loadAverage,
+      runSeconds: (Date.now() - began) / 1000,
     };
+    if (process.env.BENCH_MERGE && only) result = mergeInto(process.env.BENCH_MERGE, result);
     await writeReport(result, log);
     await tracker.stop();
     await directJournal.stop();

@@ -20,16 +20,18 @@ export interface EngineUnderTest {
 }
 
 /** Which stack component each process is, so CPU can be attributed per component. */
-function stackClassifier(ctx: EngineUnderTest): Classifier {
+export function stackClassifier(ctx: { info: StackInfo; engine?: Engine }): Classifier {
   const sourcePort = new URL(ctx.info.sites.source.endpoint).port;
   const targetPort = new URL(ctx.info.sites.target.endpoint).port;
   return (argv, pid) => {
     if (pid === process.pid) return 'load generator';
-    if (pid === ctx.engine.worker.pid) return 'worker';
-    if (pid === ctx.engine.populator.pid) return 'populator';
+    if (ctx.engine && pid === ctx.engine.worker.pid) return 'worker';
+    if (ctx.engine && pid === ctx.engine.populator.pid) return 'populator';
     const program = path.basename(argv[0] ?? '');
-    if (temporalDevServer(argv, pid)) return 'temporal';
-    if (program === 'java' && argv.includes('kafka.Kafka')) return 'kafka';
+    // Other stacks (test suites) may run their own Temporal and Kafka on the same machine.
+    const ofThisStack = argv.some((a) => a.includes(ctx.info.stateDir));
+    if (temporalDevServer(argv, pid) && ofThisStack) return 'temporal';
+    if (program === 'java' && argv.includes('kafka.Kafka') && ofThisStack) return 'kafka';
     if (program === 'minio' && argv.includes('server')) {
       if (argv.includes(`127.0.0.1:${sourcePort}`)) return 'minio source';
       if (argv.includes(`127.0.0.1:${targetPort}`)) return 'minio target';

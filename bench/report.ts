@@ -48,6 +48,73 @@ export interface WorkloadResult {
   };
 }
 
+/** Our backfill (W5), from `startBackfills` to the last object on the target. */
+export type BackfillMeasurement = Throughput & {
+  /** From the start to the backfill's `completed` phase (every outcome reported back to it). */
+  toCompletedSeconds: number;
+  /** From the start to the first page (backfill.startDelaySeconds). */
+  scanStartSeconds: number;
+  /** From the start until every object was listed and signalled (phase `draining`, seen within 1 s). */
+  submittedAllSeconds?: number;
+  /** Objects a listing of the target found, with their sizes, after the backfill completed. */
+  verifiedOnTarget: number;
+  failed: number;
+  progress: {
+    listed: number;
+    submitted: number;
+    replicated: number;
+    alreadyReplicated: number;
+    notReplicated: number;
+    failed: number;
+  };
+  /** History events of the per-key workflows per object, and of the backfill workflow itself. */
+  keyHistoryEventsPerObject: number;
+  /** One key workflow's history, events by type. */
+  sampleKeyHistory?: Record<string, number>;
+  backfillHistoryEvents: number;
+  backfillRuns: number;
+  workerPeakRssMiB: number;
+  populatorPeakRssMiB: number;
+  cpuSecondsPer1000: number;
+  componentCpuPer1000: Record<string, number>;
+  machineBusyShare: number;
+  /** Share of all cores used by processes outside the stack (other jobs on the machine). */
+  otherBusyShare: number;
+};
+
+/** A peer of W5 (L, MinIO's resync), with the stack's CPU over its run. */
+export type PeerMeasurement = Throughput & {
+  componentCpuPer1000?: Record<string, number>;
+  machineBusyShare?: number;
+  otherBusyShare?: number;
+  /**
+   * MinIO's resync: until the listing that found every object had ended (an upper bound of its
+   * time), the objects it counted as replicated, and those on the target before it started.
+   */
+  listedSeconds?: number;
+  reportedCount?: number;
+  alreadyOnTarget?: number;
+};
+
+/** One part of W5: objects written before the rule, then backfilled by ours, L and MinIO's resync. */
+export interface BackfillWorkloadResult {
+  id: string;
+  title: string;
+  objects: number;
+  bytes: number;
+  /** 1-, 5- and 15-minute load averages when the part began. */
+  loadAverage: number[];
+  /** Writing the objects to the source (before the rule). */
+  writeSeconds: number;
+  /** The whole part: writes, ours, L, and MinIO's writes and resync. */
+  durationSeconds: number;
+  ours?: BackfillMeasurement;
+  L?: PeerMeasurement;
+  minioResync?: PeerMeasurement;
+  /** What could not be measured, and why. */
+  errors?: Record<string, string>;
+}
+
 export interface BenchResult {
   date: string;
   scale: number;
@@ -59,6 +126,24 @@ export interface BenchResult {
   only?: string[];
   /** Signal-with-start of empty workflows: what the Temporal server alone sustains. */
   temporalCeiling: { workflowsPerSecond: number; seconds: number; serverCpuMsPerWorkflow?: number };
+  /** W5: backfill of objects written before the rule, with the config's `backfill` section it ran with. */
+  backfill?: BackfillWorkloadResult[];
+  backfillSettings?: Record<string, number>;
+  /** The command that ran (with its BENCH_* settings), the load averages at its start and its length. */
+  command?: string;
+  loadAverage?: number[];
+  runSeconds?: number;
+  /**
+   * Set when a BENCH_ONLY run was merged (BENCH_MERGE) into an earlier full run's results: what
+   * this run measured; everything else is the earlier run's.
+   */
+  merged?: {
+    base: string;
+    baseDate: string;
+    measured: string[];
+    /** The Temporal ceiling measured in the merged run (beside its workloads). */
+    temporalCeiling?: BenchResult['temporalCeiling'];
+  };
 }
 
 const f = (n: number | undefined, digits = 1) =>
@@ -163,6 +248,14 @@ function targets(r: BenchResult): Target[] {
       `${f(w2.ours.workerPeakRssMiB, 0)} MiB`,
       w2.ours.workerPeakRssMiB <= 256,
     ]);
+  for (const b of r.backfill ?? []) {
+    if (b.ours && b.minioResync)
+      out.push([
+        `${b.id} ahead of MinIO's resync (objects/s and MiB/s: same objects, same bytes)`,
+        `${f(b.ours.objectsPerSecond)} vs ${f(b.minioResync.objectsPerSecond)} obj/s, ${f(b.ours.mibPerSecond)} vs ${f(b.minioResync.mibPerSecond)} MiB/s`,
+        b.ours.objectsPerSecond > b.minioResync.objectsPerSecond,
+      ]);
+  }
   const events = Math.max(
     ...r.workloads.flatMap((x) => measurementsOf(x).map(([, o]) => o.historyEventsPerVersion)),
   );
@@ -211,6 +304,90 @@ function cpuTable(r: BenchResult): string {
   return rows.filter(Boolean).join('\n');
 }
 
+function backfillTable(r: BenchResult): string {
+  const rows = [
+    '| workload | objects | MiB | ours obj/s | ours MiB/s | ours s to last object | ours s to `completed` | L obj/s | L MiB/s | L s | MinIO resync obj/s | MinIO resync MiB/s | MinIO resync s | ours/L | ours/MinIO resync | events/object (key workflows) | backfill workflow events (runs) | worker RSS MiB | CPU s/1000 obj | load average at start |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const b of r.backfill ?? []) {
+    const o = b.ours;
+    const mine = o?.objectsPerSecond ?? Number.NaN;
+    rows.push(
+      `| ${b.id} | ${b.objects} | ${f(b.bytes / 1024 / 1024, 0)} | ${f(o?.objectsPerSecond)} | ${f(o?.mibPerSecond)} | ${f(o?.seconds)} | ${f(o?.toCompletedSeconds)} | ${f(b.L?.objectsPerSecond)} | ${f(b.L?.mibPerSecond)} | ${f(b.L?.seconds)} | ${f(b.minioResync?.objectsPerSecond)} | ${f(b.minioResync?.mibPerSecond)} | ${f(b.minioResync?.seconds)} | ${ratio(mine, b.L?.objectsPerSecond)} | ${ratio(mine, b.minioResync?.objectsPerSecond)} | ${f(o?.keyHistoryEventsPerObject)} | ${o ? `${o.backfillHistoryEvents} (${o.backfillRuns})` : '–'} | ${f(o?.workerPeakRssMiB, 0)} | ${f(o?.cpuSecondsPer1000, 2)} | ${b.loadAverage.map((x) => x.toFixed(2)).join(' ')} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+function backfillCpuTable(r: BenchResult): string {
+  const rows = [
+    `| run | all cores busy | other jobs | ${COMPONENTS.join(' | ')} |`,
+    `|---|---|---|${COMPONENTS.map(() => '---').join('|')}|`,
+  ];
+  for (const b of r.backfill ?? []) {
+    const runs: Array<[string, PeerMeasurement | undefined]> = [
+      [`${b.id} ours`, b.ours],
+      [`${b.id} L`, b.L],
+      [`${b.id} MinIO resync`, b.minioResync],
+    ];
+    for (const [label, m] of runs) {
+      if (!m?.componentCpuPer1000) continue;
+      rows.push(
+        `| ${label} | ${f((m.machineBusyShare ?? Number.NaN) * 100, 0)}% | ${f((m.otherBusyShare ?? Number.NaN) * 100, 0)}% | ${COMPONENTS.map((c) => f(m.componentCpuPer1000?.[c], 1)).join(' | ')} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+/** The W5 section of docs/BENCHMARKS.md (and of a partial run's printout). */
+function backfillSection(r: BenchResult): string {
+  if (!r.backfill?.length) return '';
+  const settings = Object.entries(r.backfillSettings ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  const errors = r.backfill.flatMap((b) =>
+    Object.entries(b.errors ?? {}).map(([what, why]) => `- ${b.id} ${what} could not run: ${why}`),
+  );
+  const minutes = r.backfill.reduce((s, b) => s + b.durationSeconds, 0) / 60;
+  const ceiling = r.merged ? r.merged.temporalCeiling : r.temporalCeiling;
+  return `## W5: backfill of objects written before the rule
+
+Each part writes its objects into a new versioned bucket with no rule and no notification
+(so nothing is journaled), then measures, one after the other on the same stack:
+
+- **ours**: \`replication setup\` (rule + journal notification) on the existing bucket, fresh
+  worker and populator processes, then \`startBackfills\` (what \`replication backfill --bucket B\`
+  calls), polled with \`backfillStatus\` until the run ends in phase \`completed\`; then a
+  listing of the target must hold every object with its size. Time runs from the start call
+  to the last object's COMPLETED status (written right after its PUT to the target); the time
+  to the \`completed\` phase also includes reporting every outcome back to the backfill.
+  Config \`backfill\`: ${settings} (startDelaySeconds lowered from 10 s, since nothing else
+  writes to these buckets; it counts in the time).
+- **L**: the raw streaming GET → PUT loop over the same source objects (concurrency 32 for small
+  objects, 8 for large), into a bucket of its own; the engine is stopped.
+- **MinIO resync**: the same objects written again into a bucket of their own; MinIO replication
+  added with the same \`mc replicate add\` as P2, with \`--replicate existing-objects,delete,delete-marker\`,
+  then \`mc replicate resync start\`, timed from that
+  call to MinIO's own end time of the resync, once a listing of the target shows every
+  object; the engine is stopped.
+
+Objects/s and MiB/s are over the same objects and bytes, so each ratio holds for both.
+The W5 parts took ${f(minutes)} min in all (writes included).${
+    ceiling && Number.isFinite(ceiling.workflowsPerSecond)
+      ? ` Temporal dev server ceiling measured in the same run as W5: ${f(ceiling.workflowsPerSecond)} empty workflows/s${ceiling.serverCpuMsPerWorkflow ? `, ${f(ceiling.serverCpuMsPerWorkflow)} ms of server CPU per workflow` : ''}.`
+      : ''
+  }
+
+${backfillTable(r)}
+
+CPU seconds per 1,000 objects, by component, over each run; *other jobs* is the share of all
+cores that processes outside this stack used meanwhile:
+
+${backfillCpuTable(r)}
+${errors.length ? `\n${errors.join('\n')}\n` : ''}`;
+}
+
 /** Prints the table and writes bench/results/<date>.json and docs/BENCHMARKS.md. */
 export async function writeReport(r: BenchResult, log: (line: string) => void): Promise<void> {
   const stamp = r.date.replace(/[:.]/g, '-');
@@ -218,7 +395,7 @@ export async function writeReport(r: BenchResult, log: (line: string) => void): 
     const json = path.join(os.tmpdir(), `crr-bench-${r.only.join('-')}-${stamp}.json`);
     fs.writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
     log(
-      `\n${table(r)}\n\n${cpuTable(r)}\n\npartial run (BENCH_ONLY=${r.only.join(',')}): ${json}; docs/BENCHMARKS.md unchanged`,
+      `\n${table(r)}\n\n${cpuTable(r)}\n\n${backfillSection(r)}\n\npartial run (BENCH_ONLY=${r.only.join(',')}): ${json}; docs/BENCHMARKS.md unchanged`,
     );
     return;
   }
@@ -234,9 +411,14 @@ export async function writeReport(r: BenchResult, log: (line: string) => void): 
   const analysis = fs.existsSync(path.join(repoRoot, 'bench', 'ANALYSIS.md'))
     ? fs.readFileSync(path.join(repoRoot, 'bench', 'ANALYSIS.md'), 'utf8')
     : '';
+  const generated = r.merged
+    ? `Generated by \`npm run bench\`: ${r.merged.measured.join(', ')} measured on ${r.date} with
+\`${r.command ?? 'npm run bench'}\` and merged into the full run of ${r.merged.baseDate}
+(\`bench/results/${r.merged.base}\`), from which everything else comes (scale ${r.scale}${r.scale === 1 ? ', the full workloads' : ', NOT the full workloads'}),`
+    : `Generated by \`${r.command ?? 'npm run bench'}\` on ${r.date} (scale ${r.scale}${r.scale === 1 ? ', the full workloads' : ', NOT the full workloads'}${r.runSeconds ? `, ${f(r.runSeconds / 60, 0)} min` : ''}),`;
   const md = `# Benchmarks
 
-Generated by \`npm run bench\` on ${r.date} (scale ${r.scale}${r.scale === 1 ? ', the full workloads' : ', NOT the full workloads'}),
+${generated}
 ${r.machine}; every component local (Temporal CLI dev server, one Kafka broker, two MinIO
 servers on one disk). Raw numbers: \`bench/results/${path.basename(json)}\`.
 
@@ -268,6 +450,8 @@ machine has ${r.machine.split(',')[0]}):
 
 ${cpuTable(r)}
 
+${backfillSection(r)}
+
 ## Targets
 
 | target | measured | |
@@ -280,7 +464,7 @@ ${analysis}`;
   const options = await prettier.resolveConfig(report);
   fs.writeFileSync(report, await prettier.format(md, { ...options, filepath: report }));
   log(
-    `\n${table(r)}\n\n${cpuTable(r)}\n\n${targets(r)
+    `\n${table(r)}\n\n${cpuTable(r)}\n\n${backfillSection(r)}\n\n${targets(r)
       .map(([w, v, ok]) => `${ok ? 'met    ' : 'NOT MET'}  ${w}: ${v}`)
       .join('\n')}`,
   );

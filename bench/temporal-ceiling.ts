@@ -64,8 +64,12 @@ export async function measureTemporalCeiling(
 export async function measureTemporalCeilingAndServerCpu(
   address: string,
   count: number,
+  /** The stack's folder: only the dev server whose command line names it is counted (not other stacks'). */
+  stateDir?: string,
 ): Promise<BenchResult['temporalCeiling']> {
-  const serverCpu = new ComponentCpuSampler(temporalDevServer);
+  const serverCpu = new ComponentCpuSampler((argv, pid) =>
+    !stateDir || argv.some((a) => a.includes(stateDir)) ? temporalDevServer(argv, pid) : undefined,
+  );
   let serverSeconds = Number.NaN;
   const ceiling = await measureTemporalCeiling(address, count, 64, {
     start: () => serverCpu.start(),

@@ -20,7 +20,7 @@ export interface WorkloadSpec {
 export const workloadBucket = (spec: WorkloadSpec, purpose: string): string =>
   `bench-${spec.id.toLowerCase()}-${purpose}`;
 
-async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<PutRecord> {
+export async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<PutRecord> {
   const started = Date.now();
   const out = await s3.send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
@@ -30,6 +30,13 @@ async function put(s3: S3Client, bucket: string, key: string, body: Buffer): Pro
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+/** A large body whose 4 KiB blocks differ (so no layer can compress or deduplicate it away). */
+export function bigBody(bytes: number): Buffer {
+  const body = Buffer.alloc(bytes);
+  for (let i = 0; i < body.length; i += 4096) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return body;
+}
 
 export function workloads(scale: number): WorkloadSpec[] {
   const n = (full: number, min: number) => Math.max(min, Math.round(full * scale));
@@ -54,8 +61,7 @@ export function workloads(scale: number): WorkloadSpec[] {
       id: 'W2',
       title: `${w2Count} objects of 256 MiB`,
       run: async (s3, bucket) => {
-        const body = Buffer.alloc(256 * MiB);
-        for (let i = 0; i < body.length; i += 4096) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+        const body = bigBody(256 * MiB);
         const limit = pLimit(4);
         return Promise.all(
           Array.from({ length: w2Count }, (_, i) => limit(() => put(s3, bucket, `w2/big-${i}`, body))),

@@ -43,6 +43,11 @@ export interface LoadOptions {
   /** Share of puts of 1-4 MiB (default 0.03); the others are 100 B-16 KiB. */
   largeShare?: number;
   maxInFlight?: number;
+  /**
+   * Keys whose latest is already an object (written before the load): they may be deleted
+   * from the start. Other keys are deleted only after the load has put them.
+   */
+  objects?: Iterable<string>;
 }
 
 /** A body of `size` bytes, unique per call (random head), cheap for large sizes. */
@@ -75,7 +80,10 @@ export class LoadGenerator {
     private readonly bucket: string,
     private readonly keys: string[],
     private readonly options: LoadOptions = {},
-  ) {}
+  ) {
+    const ours = new Set(keys);
+    for (const key of options.objects ?? []) if (ours.has(key)) this.hasObject.add(key);
+  }
 
   start(): void {
     const rate = this.options.rate ?? 20;
