@@ -141,6 +141,16 @@ async function waitForLog(process: EngineProcess, pattern: RegExp, seen: number,
 }
 
 /** Puts an object and waits for its replica (marked REPLICA) in `bucket` of the target MinIO. */
+/** The replica lands a moment before the workflow records the activity's completion: wait for it. */
+async function completedAt(site: string, bucket: string, key: string, versionId: string): Promise<void> {
+  await waitFor(
+    `${key} COMPLETED at ${site}`,
+    async () =>
+      (await statusAt(site, bucket, key, versionId).catch(() => '')) === 'COMPLETED' ? true : undefined,
+    10_000,
+  );
+}
+
 async function replicated(
   sourceBucket: string,
   targetBucket: string,
@@ -233,7 +243,7 @@ test('a rule to a new site added with `replication setup` is served by the runni
 
   const { versionId } = await replicated(second.source, second.target, 'after/1', 20_000);
   expect(Date.now() - setupAt).toBeLessThan(30_000);
-  expect(await statusAt('dr', second.source, 'after/1', versionId)).toBe('COMPLETED');
+  await completedAt('dr', second.source, 'after/1', versionId);
   // The first rule goes on; nothing was restarted.
   await replicated(first.source, first.target, 'after/2', 20_000);
   expect([worker.running, populator.running]).toEqual([true, true]);
@@ -265,7 +275,7 @@ test('a new site that is paused is not served until resumed', async () => {
     () => target.send(new HeadObjectCommand({ Bucket: third.target, Key: 'held' })).catch(() => undefined),
     20_000,
   );
-  expect(await statusAt('dr2', third.source, 'held', put.VersionId!)).toBe('COMPLETED');
+  await completedAt('dr2', third.source, 'held', put.VersionId!);
 }, 120_000);
 
 test('a config file that does not validate is refused with the reason; replication goes on; restart-only sections are reported', async () => {
