@@ -6,6 +6,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { runReplicationCli } from '../support/cli-process';
 import { ReplicationHarness } from '../support/replication-harness';
+import { waitFor } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
 const stack = testStack();
@@ -30,6 +31,13 @@ test('pause and resume a site; status says it is paused; bad options are refused
   const paused = await replication('pause', '--site', 'target', '--hours', '1', '--reason', 'maintenance');
   expect(paused).toMatchObject({ code: 0 });
   expect(paused.stdout).toMatch(/^site target: PAUSED since \S+, resumes at \S+ \(maintenance\)$/m);
+  // The pause holds within worker.pausePollMs (500 ms here) of the control workflow's update:
+  // write once the worker says the site is paused.
+  await waitFor(
+    'the worker to pause the site',
+    async () => (harness.worker.sites()[0]!.state === 'paused' ? true : undefined),
+    10_000,
+  );
   const put = await source.send(
     new PutObjectCommand({ Bucket: harness.sourceBucket, Key: 'cli/key', Body: 'x' }),
   );
