@@ -26,6 +26,7 @@ import {
   type BackfillProgress,
   type BackfillState,
 } from '../../shared/backfill';
+import { replicationWorkflowId } from '../../shared/workflow-id';
 import { runReplicationCli } from '../support/cli-process';
 import { listKeyHistory } from '../support/ordered-versions';
 import { ScenarioEngine } from './support/engine';
@@ -338,6 +339,71 @@ function expectedSubmissions(
   return { min, max: min + liveBeforeScanEnd, liveBeforeScanEnd };
 }
 
+/**
+ * Versions from before the rule that the worker applied more than once (its log's
+ * "replicated" lines): a task delivered again after its key's workflow had finished runs
+ * again, finds its replica and reports "already replicated" (harmless on the target, but a
+ * second outcome for the backfill). Live versions are left out: the journal and the backfill
+ * both bring them by design.
+ */
+function appliedTwice(workerLog: string, ops: LoadOp[]): { versions: number; keys: string[] } {
+  const live = new Set(ops.map((o) => o.versionId).filter(Boolean));
+  const applied = new Map<string, number>();
+  for (const line of fs.readFileSync(workerLog, 'utf8').split('\n')) {
+    if (!line.includes('"msg":"replicated"')) continue;
+    try {
+      const j = JSON.parse(line) as { key?: string; versionId?: string; operation?: string };
+      if (!j.versionId || live.has(j.versionId)) continue;
+      const id = `${j.key}\u0000${j.versionId}\u0000${j.operation}`;
+      applied.set(id, (applied.get(id) ?? 0) + 1);
+    } catch {
+      // not a JSON line
+    }
+  }
+  const twice = [...applied].filter(([, n]) => n > 1).map(([id]) => id.split('\u0000')[0]!);
+  return { versions: twice.length, keys: [...new Set(twice)].slice(0, 10) };
+}
+
+/**
+ * The runs of some keys' workflows: when each started and ended, and the report signals each
+ * sent to the backfill (and how many Temporal refused): what a failure message needs to tell
+ * a re-delivered task from a lost or doubled outcome.
+ */
+async function keyRuns(
+  temporal: Client,
+  engine: ScenarioEngine,
+  keys: string[],
+): Promise<
+  Record<string, Array<{ status: string; start: string; close?: string; reports: number; refused: number }>>
+> {
+  const out: Record<
+    string,
+    Array<{ status: string; start: string; close?: string; reports: number; refused: number }>
+  > = {};
+  for (const key of keys.slice(0, 5)) {
+    const workflowId = replicationWorkflowId(engine.site, engine.sourceBucket, key);
+    const runs = (out[key] = [] as (typeof out)[string]);
+    for await (const r of temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      const history = await temporal.workflow.getHandle(workflowId, r.runId).fetchHistory();
+      let reports = 0;
+      let refused = 0;
+      for (const e of history.events ?? []) {
+        if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'backfillReports')
+          reports++;
+        if (e.signalExternalWorkflowExecutionFailedEventAttributes) refused++;
+      }
+      runs.push({
+        status: r.status.name,
+        start: r.startTime.toISOString(),
+        ...(r.closeTime ? { close: r.closeTime.toISOString() } : {}),
+        reports,
+        refused,
+      });
+    }
+  }
+  return out;
+}
+
 async function diffAll(
   s: FaultStack,
   engine: ScenarioEngine,
@@ -520,6 +586,7 @@ scenario(
       run.facts.replicatedPerSecond = round(p.replicated / Math.max(0.001, (finished - scanFrom) / 1000));
       const expected = expectedSubmissions(existing, load.ops, sampler);
       const sourceEntries = check.sourceVersions + check.sourceDeleteMarkers;
+      const twice = appliedTwice(engine.worker.logFile, load.ops);
       run.facts.submissions = {
         existingEntries,
         liveChanges: load.ops.filter((o) => !o.error).length,
@@ -531,7 +598,12 @@ scenario(
         notSubmitted: Math.max(0, expected.min - p.submitted),
         reported: reportedCount(p),
         sourceEntriesAtTheEnd: sourceEntries,
+        existingAppliedTwice: twice,
       };
+      if (twice.versions > 0)
+        run.facts.appliedTwiceRuns = await keyRuns(s.temporal, engine, twice.keys).catch(
+          (err: unknown) => (err as Error).message,
+        );
       run.facts.activities = await activityFacts(s.temporal, workflowId).catch(
         (err: unknown) => (err as Error).message,
       );
