@@ -341,27 +341,36 @@ function expectedSubmissions(
 
 /**
  * Versions from before the rule that the worker applied more than once (its log's
- * "replicated" lines): a task delivered again after its key's workflow had finished runs
- * again, finds its replica and reports "already replicated" (harmless on the target, but a
- * second outcome for the backfill). Live versions are left out: the journal and the backfill
- * both bring them by design.
+ * "replicated" lines; live versions are left out: the journal and the backfill both bring
+ * them by design). Applied by the killed worker and again by its successor: a re-execution
+ * after the kill, expected. Applied twice by one worker process: the task was delivered
+ * again after its key's workflow had finished with it (a retried page signals again the keys
+ * it had signalled out of order), and the new run reports a second outcome to the backfill.
  */
-function appliedTwice(workerLog: string, ops: LoadOp[]): { versions: number; keys: string[] } {
+function appliedTwice(
+  workerLog: string,
+  ops: LoadOp[],
+): { redelivered: number; redeliveredKeys: string[]; reExecutedAfterKill: number } {
   const live = new Set(ops.map((o) => o.versionId).filter(Boolean));
-  const applied = new Map<string, number>();
+  const applied = new Map<string, number[]>();
   for (const line of fs.readFileSync(workerLog, 'utf8').split('\n')) {
     if (!line.includes('"msg":"replicated"')) continue;
     try {
-      const j = JSON.parse(line) as { key?: string; versionId?: string; operation?: string };
+      const j = JSON.parse(line) as { key?: string; versionId?: string; operation?: string; pid?: number };
       if (!j.versionId || live.has(j.versionId)) continue;
       const id = `${j.key}\u0000${j.versionId}\u0000${j.operation}`;
-      applied.set(id, (applied.get(id) ?? 0) + 1);
+      applied.set(id, [...(applied.get(id) ?? []), j.pid ?? 0]);
     } catch {
       // not a JSON line
     }
   }
-  const twice = [...applied].filter(([, n]) => n > 1).map(([id]) => id.split('\u0000')[0]!);
-  return { versions: twice.length, keys: [...new Set(twice)].slice(0, 10) };
+  const twice = [...applied].filter(([, pids]) => pids.length > 1);
+  const redelivered = twice.filter(([, pids]) => new Set(pids).size < pids.length);
+  return {
+    redelivered: redelivered.length,
+    redeliveredKeys: [...new Set(redelivered.map(([id]) => id.split('\u0000')[0]!))].slice(0, 10),
+    reExecutedAfterKill: twice.length - redelivered.length,
+  };
 }
 
 /**
@@ -600,8 +609,8 @@ scenario(
         sourceEntriesAtTheEnd: sourceEntries,
         existingAppliedTwice: twice,
       };
-      if (twice.versions > 0)
-        run.facts.appliedTwiceRuns = await keyRuns(s.temporal, engine, twice.keys).catch(
+      if (twice.redelivered > 0)
+        run.facts.redeliveredKeyRuns = await keyRuns(s.temporal, engine, twice.redeliveredKeys).catch(
           (err: unknown) => (err as Error).message,
         );
       run.facts.activities = await activityFacts(s.temporal, workflowId).catch(
