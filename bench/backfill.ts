@@ -114,30 +114,38 @@ const bucketOf = (spec: BackfillSpec, purpose: string) => `bench-${spec.id.toLow
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
-/** History events of the bucket's key workflows and of its backfill, and one key's events by type. */
+/** Key workflows whose histories are read to count their events by type. */
+const SAMPLED_KEYS = 50;
+
+/**
+ * History events of the bucket's key workflows and of its backfill, and the mean events by
+ * type of up to SAMPLED_KEYS key workflows spread over the bucket.
+ */
 async function historyEvents(
   temporal: Client,
   bucket: string,
 ): Promise<{ keyWorkflows: number; backfill: number; backfillRuns: number; sample: Record<string, number> }> {
   const out = { keyWorkflows: 0, backfill: 0, backfillRuns: 0, sample: {} as Record<string, number> };
-  let sampled: { workflowId: string; runId: string } | undefined;
+  const keys: Array<{ workflowId: string; runId: string }> = [];
   for await (const run of temporal.workflow.list({ query: `CrrBucket = '${bucket}'` })) {
     if (run.type === BACKFILL_WORKFLOW) {
       out.backfill += run.historyLength;
       out.backfillRuns++;
     } else {
       out.keyWorkflows += run.historyLength;
-      sampled ??= { workflowId: run.workflowId, runId: run.runId };
+      keys.push({ workflowId: run.workflowId, runId: run.runId });
     }
   }
-  if (sampled) {
-    const history = await temporal.workflow.getHandle(sampled.workflowId, sampled.runId).fetchHistory();
+  const step = Math.max(1, Math.floor(keys.length / SAMPLED_KEYS));
+  const sampled = keys.filter((_, i) => i % step === 0).slice(0, SAMPLED_KEYS);
+  for (const key of sampled) {
+    const history = await temporal.workflow.getHandle(key.workflowId, key.runId).fetchHistory();
     for (const e of history.events ?? []) {
       const type = (temporal_.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType)).replace(
         /^EVENT_TYPE_/,
         '',
       );
-      out.sample[type] = (out.sample[type] ?? 0) + 1;
+      out.sample[type] = (out.sample[type] ?? 0) + 1 / sampled.length;
     }
   }
   return out;

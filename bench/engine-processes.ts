@@ -18,12 +18,13 @@ export const WORKER_SETTINGS: Record<string, number> = {
 };
 
 /**
- * The config's `backfill` section for W5 (bench/backfill.ts). startDelaySeconds 1 instead of 10:
- * nothing writes to W5's buckets while it runs, so workers need not learn of the backfill
- * before its first page. BENCH_BACKFILL='{"concurrency": 500}' tries other settings.
+ * The config's `backfill` section for W5 (bench/backfill.ts): the defaults (concurrency 500,
+ * pages of 1000, the most S3 lists at once), but startDelaySeconds 1 instead of 10: nothing
+ * writes to W5's buckets while it runs, so workers need not learn of the backfill before its
+ * first page. BENCH_BACKFILL='{"concurrency": 2000}' tries other settings.
  */
 export const BACKFILL_SETTINGS: Record<string, number> = {
-  concurrency: 2000,
+  concurrency: 500,
   pageSize: 1000,
   startDelaySeconds: 1,
   ...(JSON.parse(process.env.BENCH_BACKFILL ?? '{}') as Record<string, number>),

@@ -69,7 +69,7 @@ export type BackfillMeasurement = Throughput & {
   };
   /** History events of the per-key workflows per object, and of the backfill workflow itself. */
   keyHistoryEventsPerObject: number;
-  /** One key workflow's history, events by type. */
+  /** Mean events by type of the key workflows' histories (a sample of up to 50 keys). */
   sampleKeyHistory?: Record<string, number>;
   backfillHistoryEvents: number;
   backfillRuns: number;
@@ -362,8 +362,9 @@ Each part writes its objects into a new versioned bucket with no rule and no not
   listing of the target must hold every object with its size. Time runs from the start call
   to the last object's COMPLETED status (written right after its PUT to the target); the time
   to the \`completed\` phase also includes reporting every outcome back to the backfill.
-  Config \`backfill\`: ${settings} (startDelaySeconds lowered from 10 s, since nothing else
-  writes to these buckets; it counts in the time).
+  Config \`backfill\`: ${settings} (defaults: concurrency=500, pageSize=1000,
+  startDelaySeconds=10; the start delay is lowered since nothing else writes to these buckets,
+  and it counts in the time).
 - **L**: the raw streaming GET → PUT loop over the same source objects (concurrency 32 for small
   objects, 8 for large), into a bucket of its own; the engine is stopped.
 - **MinIO resync**: the same objects written again into a bucket of their own; MinIO replication
