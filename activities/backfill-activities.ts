@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { EngineConfig } from '../config/engine-config';
-import type { BackfillRequest } from '../shared/backfill';
+import { backfillVersionDigest, type BackfillRequest } from '../shared/backfill';
 import { MAX_TASKS_PER_SIGNAL } from '../shared/workflow-contract';
 import type { ReplicationTask } from '../shared/replication-task';
 import { backfillCandidates, compareKeys, listVersionsPage, type ListingMarker } from './backfill-listing';
@@ -33,6 +33,11 @@ export interface BackfillPageResult {
   skipped: number;
   submitted: number;
   submittedBytes: number;
+  /**
+   * backfillVersionDigest of every version submitted from this page (whichever attempt
+   * signalled it): the backfill waits for one outcome of each, and only one.
+   */
+  submittedIds: string[];
   next?: ListingMarker;
 }
 
@@ -101,6 +106,9 @@ export function createBackfillActivities(deps: BackfillActivityDeps) {
           skipped: candidates.skipped,
           submitted: candidates.versions,
           submittedBytes: candidates.bytes,
+          submittedIds: candidates.byKey.flatMap(({ key, tasks }) =>
+            tasks.map((t) => backfillVersionDigest(key, t.entry.versionId)),
+          ),
           ...(page.next ? { next: page.next } : {}),
         };
       } finally {

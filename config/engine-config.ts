@@ -241,6 +241,8 @@ const EngineConfigSchema = z
         mibPerSecond: z.number().min(0).default(0),
         /** Wait before the first submission, so every worker has seen the backfill (> worker.backfillScopePollMs). */
         startDelaySeconds: z.number().min(0).max(3600).default(10),
+        /** A backfill's run continues as new past this many history events (lowered by tests). */
+        eventsPerRun: z.number().int().min(50).max(50_000).default(5000),
       })
       .prefault({}),
     /** The control API (`replication api`). */

@@ -33,6 +33,8 @@ export interface BackfillRequest {
    * the running backfills every few seconds) before its versions arrive.
    */
   startDelayMs: number;
+  /** The workflow continues as new past this many history events (default 5,000). */
+  eventsPerRun?: number;
   requestedAt: string;
 }
 
@@ -67,6 +69,11 @@ export interface BackfillProgress {
   versionIdMarker?: string;
   /** Time left, from the completion rate so far (undefined until it can be told). */
   etaSeconds?: number;
+  /**
+   * Outcomes received for versions not in flight: a second report of a version (its key
+   * workflow ran it again after a retried page re-signalled it). Counted once, not twice.
+   */
+  duplicateReports?: number;
 }
 
 export function emptyBackfillProgress(now: string): BackfillProgress {
@@ -125,10 +132,15 @@ export function backfillResultOf(detail: string | undefined): BackfillReportResu
 
 /** One version's outcome, as a key workflow reports it to the backfill that submitted it. */
 export interface BackfillReport {
+  /** backfillVersionDigest(key, versionId): which submitted version this outcome settles. */
+  id: string;
   versionId: string;
   result: BackfillReportResult;
   bytes: number;
 }
+
+/** A version's outcome before it is named for its backfill (the key workflow adds the id). */
+export type BackfillOutcome = Omit<BackfillReport, 'id'>;
 
 /** Tells a key workflow which backfill submitted a task, so it can report the outcome. */
 export interface BackfillOrigin {
@@ -146,4 +158,21 @@ export interface BackfillOrigin {
 export function backfillSequence(lastModified: Date | string): string {
   const ms = typeof lastModified === 'string' ? Date.parse(lastModified) : lastModified.getTime();
   return (BigInt(Number.isFinite(ms) ? ms : 0) * 1_000_000n).toString();
+}
+
+/**
+ * A short, stable name of one version of one key (64 bits, two FNV-1a hashes), so a backfill
+ * can hold the versions it waits for (at most its window) in its state and carry them over
+ * continue-as-new whatever the keys' lengths. Pure: runs in workflows and activities alike.
+ */
+export function backfillVersionDigest(key: string, versionId: string): string {
+  const text = `${key}\u0000${versionId}`;
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }

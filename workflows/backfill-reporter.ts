@@ -1,6 +1,8 @@
 import {
   backfillResultOf,
+  backfillVersionDigest,
   type BackfillOrigin,
+  type BackfillOutcome,
   type BackfillReport,
   type BackfillReportResult,
 } from '../shared/backfill';
@@ -18,7 +20,11 @@ export class BackfillReporter {
   private readonly waiting = new Map<string, BackfillOrigin>();
   private readonly outbox = new Map<string, BackfillReport[]>();
 
-  constructor(queue: readonly ReplicationTask[] = []) {
+  /** `key`: the key whose versions this workflow replicates (reports name key and version). */
+  constructor(
+    private readonly key: string,
+    queue: readonly ReplicationTask[] = [],
+  ) {
     for (const task of queue) if (task.backfill) this.waiting.set(taskIdentity(task), task.backfill);
   }
 
@@ -29,7 +35,7 @@ export class BackfillReporter {
   }
 
   /** An outcome known without running anything (already done before, or left FAILED). */
-  reportNow(origin: BackfillOrigin, report: BackfillReport): void {
+  reportNow(origin: BackfillOrigin, report: BackfillOutcome): void {
     this.push(origin.workflowId, report);
   }
 
@@ -66,9 +72,9 @@ export class BackfillReporter {
     return ready;
   }
 
-  private push(workflowId: string, report: BackfillReport): void {
+  private push(workflowId: string, outcome: BackfillOutcome): void {
     let list = this.outbox.get(workflowId);
     if (!list) this.outbox.set(workflowId, (list = []));
-    list.push(report);
+    list.push({ id: backfillVersionDigest(this.key, outcome.versionId), ...outcome });
   }
 }

@@ -21,6 +21,7 @@ import {
   type BackfillState,
 } from '../shared/backfill';
 import { backfillProgressQuery, backfillReportsSignal } from '../shared/workflow-contract';
+import { BackfillLedger } from './backfill-ledger';
 
 export interface BackfillWorkflowInput {
   request: BackfillRequest;
@@ -28,6 +29,8 @@ export interface BackfillWorkflowInput {
   taskQueue: string;
   /** Carried over continue-as-new. */
   progress?: BackfillProgress;
+  /** Carried over continue-as-new: the versions submitted and not yet reported (digests). */
+  inFlight?: string[];
 }
 
 /** A run continues as new past this many history events (report signals add one each). */
@@ -61,7 +64,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     },
   });
 
-  const outstanding = () => Math.max(0, progress.submitted - reportedCount(progress));
+  const ledger = new BackfillLedger(progress, input.inFlight);
+  const outstanding = () => ledger.outstanding;
   const state = (): BackfillState => ({
     request,
     progress: { ...progress, etaSeconds: estimateSecondsLeft(progress, now()) },
@@ -76,31 +80,19 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     setCurrentDetails(detailsOf(current));
   };
 
-  setHandler(
-    backfillReportsSignal,
-    (reports) => {
-      for (const r of reports) {
-        if (r.result === 'replicated') {
-          progress.replicated++;
-          progress.replicatedBytes += r.bytes;
-        } else if (r.result === 'already') progress.alreadyReplicated++;
-        else if (r.result === 'not_replicated') progress.notReplicated++;
-        else if (r.result === 'failed') progress.failed++;
-        else progress.skippedFailed++;
-      }
-    },
-    { description: "the key workflows' outcomes for the versions this backfill submitted" },
-  );
+  setHandler(backfillReportsSignal, (reports) => ledger.report(reports), {
+    description: "the key workflows' outcomes for the versions this backfill submitted",
+  });
   setHandler(backfillProgressQuery, state, {
     description: 'the request and its progress: listed, submitted, replicated, failed, bytes, time left',
   });
 
   const tooLong = () =>
-    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > EVENTS_PER_RUN;
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (request.eventsPerRun ?? EVENTS_PER_RUN);
   const carryOn = async () => {
     await condition(allHandlersFinished);
     publish();
-    await continueAsNew<typeof backfillWorkflow>({ ...input, progress });
+    await continueAsNew<typeof backfillWorkflow>({ ...input, progress, inFlight: ledger.carried() });
   };
 
   try {
@@ -128,14 +120,21 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       const pageStarted = now();
       const room = request.concurrency - outstanding();
       const perPage = request.objectsPerSecond > 0 ? Math.max(1, Math.ceil(request.objectsPerSecond)) : 1000;
-      const page = await activities.submitBackfillPage({
-        request,
-        workflowId,
-        ...(progress.keyMarker !== undefined
-          ? { marker: { keyMarker: progress.keyMarker, versionIdMarker: progress.versionIdMarker ?? '' } }
-          : {}),
-        maxVersions: Math.max(1, Math.min(request.pageSize, room, perPage)),
-      });
+      ledger.pageStarted();
+      const page = await activities
+        .submitBackfillPage({
+          request,
+          workflowId,
+          ...(progress.keyMarker !== undefined
+            ? { marker: { keyMarker: progress.keyMarker, versionIdMarker: progress.versionIdMarker ?? '' } }
+            : {}),
+          maxVersions: Math.max(1, Math.min(request.pageSize, room, perPage)),
+        })
+        .catch((err: unknown) => {
+          ledger.pageAbandoned();
+          throw err;
+        });
+      ledger.pageSubmitted(page.submittedIds);
       progress.listed += page.listed;
       progress.skipped += page.skipped;
       progress.submitted += page.submitted;

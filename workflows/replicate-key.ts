@@ -103,7 +103,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const { settings } = input;
   const book = new VersionBook(input.carried, input);
   const now = () => new Date().toISOString();
-  const reporter = new BackfillReporter(book.queue);
+  const reporter = new BackfillReporter(input.key, book.queue);
   /** The version being applied (a backfill may wait for it). */
   let running: ReplicationTask | undefined;
 

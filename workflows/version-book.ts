@@ -16,7 +16,7 @@ import type {
 } from '../shared/replication-task';
 import { taskIdentity } from '../shared/replication-task';
 import type { FailedVersionMemo } from '../shared/workflow-contract';
-import { backfillResultOf, type BackfillOrigin, type BackfillReport } from '../shared/backfill';
+import { backfillResultOf, type BackfillOrigin, type BackfillOutcome } from '../shared/backfill';
 
 /** Bounds on what a run carries over continue-as-new, so history and payloads stay small. */
 export const CARRIED_VERSIONS = 100;
@@ -34,7 +34,7 @@ function pendingRow(task: ReplicationTask, now: string): VersionStatus {
 
 /** What admitting a signal's tasks means for the backfills that sent some of them. */
 export interface Admission {
-  reports: Array<{ origin: BackfillOrigin; report: BackfillReport }>;
+  reports: Array<{ origin: BackfillOrigin; report: BackfillOutcome }>;
   watched: Array<{ task: ReplicationTask; origin: BackfillOrigin }>;
 }
 

@@ -18,6 +18,7 @@ import {
   cancelBackfills,
   listBackfills,
   startBackfills,
+  watchBackfillScopes,
   type BackfillStatus,
 } from '../../operations/backfill';
 import { diffBucket, type DiffFinding } from '../../operations/diff';
@@ -36,7 +37,13 @@ const harness = new ReplicationHarness(
   [{ site: 'target', bucket: uniqueBucket('backfill-dst') }],
   { backfillScopePollMs: 300 },
   (raw) => {
-    (raw as Record<string, unknown>).backfill = { startDelaySeconds: 1, concurrency: 50, pageSize: 40 };
+    // Few events per run: every backfill here continues as new several times.
+    (raw as Record<string, unknown>).backfill = {
+      startDelaySeconds: 1,
+      concurrency: 50,
+      pageSize: 40,
+      eventsPerRun: 150,
+    };
   },
 );
 const destination = harness.destinations[0]!;
@@ -44,6 +51,8 @@ const destination = harness.destinations[0]!;
 /** Keys written before the rule: some with several versions, some deleted. */
 const KEYS = 60;
 const keyOf = (i: number) => `old/${String(i).padStart(3, '0')} é+%`;
+/** Keys of a backfill long enough to continue as new several times. */
+const CHAIN_KEYS = 240;
 
 beforeAll(async () => {
   await source.send(new CreateBucketCommand({ Bucket: harness.sourceBucket }));
@@ -61,6 +70,10 @@ beforeAll(async () => {
       );
     if (i % 7 === 0) await source.send(new DeleteObjectCommand({ Bucket: harness.sourceBucket, Key: key }));
   }
+  for (let i = 0; i < CHAIN_KEYS; i++)
+    await source.send(
+      new PutObjectCommand({ Bucket: harness.sourceBucket, Key: `chain/${i}`, Body: `chain ${i}` }),
+    );
   for (let i = 0; i < 5; i++)
     for (let v = 0; v < 3; v++)
       await source.send(
@@ -268,6 +281,53 @@ test('a live change to a key a running backfill has not reached yet brings its o
   });
   await cancelBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'slow/' });
 }, 120_000);
+
+test('a backfill that continues as new stays known to the workers, is listed once and counts each version once', async () => {
+  const scopes = watchBackfillScopes(harness.temporal, 50);
+  let covered = false;
+  let gaps = 0;
+  let polls = 0;
+  const poll = setInterval(() => {
+    const now = scopes.covers('target', harness.sourceBucket, 'chain/0');
+    polls++;
+    if (covered && !now) gaps++;
+    covered ||= now;
+  }, 50);
+  try {
+    const [started] = await startBackfills(harness.temporal, harness.config, {
+      bucket: harness.sourceBucket,
+      prefix: 'chain/',
+    });
+    const status = await waitForBackfill(started!.workflowId);
+    clearInterval(poll);
+    const p = status.progress!;
+    expect(p).toMatchObject({ phase: 'completed', submitted: CHAIN_KEYS, replicated: CHAIN_KEYS });
+    expect(p.duplicateReports ?? 0).toBe(0);
+    // It did continue as new, and workers covered its keys all along (from the first poll that saw it).
+    const runs: string[] = [];
+    for await (const run of harness.temporal.workflow.list({
+      query: `WorkflowId = '${started!.workflowId}'`,
+    }))
+      runs.push(run.status.name);
+    expect(runs.filter((r) => r === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(2);
+    expect({ covered, gaps, polls: polls > 20 }).toEqual({ covered: true, gaps: 0, polls: true });
+    // `backfill status` lists it once, by its latest run.
+    const listed = await listBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'chain/' });
+    expect(listed.map((b) => [b.workflowId, b.runStatus])).toEqual([[started!.workflowId, 'COMPLETED']]);
+    // Once it has ended, workers stop covering its keys.
+    await waitFor(
+      'workers to forget the ended backfill',
+      async () => {
+        await scopes.refresh();
+        return scopes.covers('target', harness.sourceBucket, 'chain/0') ? undefined : true;
+      },
+      10_000,
+    );
+  } finally {
+    clearInterval(poll);
+    scopes.stop();
+  }
+}, 180_000);
 
 test('the control API starts, lists (with Prometheus gauges) and cancels backfills', async () => {
   const token = 'backfill-api-token-0123456789';

@@ -3,11 +3,15 @@ import { compareKey } from '../../operations/diff';
 import { backfillRequests } from '../../operations/backfill';
 import {
   backfillSequence,
+  backfillVersionDigest,
   emptyBackfillProgress,
   estimateSecondsLeft,
+  reportedCount,
+  type BackfillReport,
   type BackfillRequest,
 } from '../../shared/backfill';
 import { taskIdentity, type ReplicationTask } from '../../shared/replication-task';
+import { BackfillLedger } from '../../workflows/backfill-ledger';
 import { BackfillReporter, MAX_REPORTS_PER_SIGNAL } from '../../workflows/backfill-reporter';
 import { photosToWestConfig } from '../support/unit-config';
 
@@ -41,6 +45,7 @@ describe('requests', () => {
       bytesPerSecond: 0,
       pageSize: 1000,
       startDelayMs: 10_000,
+      eventsPerRun: 5000,
       requestedAt: at(0).toISOString(),
     });
     expect(
@@ -138,7 +143,7 @@ describe('the key workflow reporting outcomes to backfills', () => {
 
   test('waits for watched changes, reports each once, and sends when nothing is left queued for a backfill', () => {
     const queued = [task('v1', 'bf'), task('v2', 'bf'), task('v3')];
-    const reporter = new BackfillReporter(queued);
+    const reporter = new BackfillReporter('k', queued);
     reporter.settled(taskIdentity(queued[0]!), 'v1', 'replicated', 10);
     expect(reporter.take(false)).toEqual([]); // v2 still queued for "bf"
     reporter.settled(taskIdentity(queued[2]!), 'v3', 'replicated'); // no backfill waits for it
@@ -148,8 +153,8 @@ describe('the key workflow reporting outcomes to backfills', () => {
       [
         'bf',
         [
-          { versionId: 'v1', result: 'replicated', bytes: 10 },
-          { versionId: 'v2', result: 'already', bytes: 0 },
+          { id: backfillVersionDigest('k', 'v1'), versionId: 'v1', result: 'replicated', bytes: 10 },
+          { id: backfillVersionDigest('k', 'v2'), versionId: 'v2', result: 'already', bytes: 0 },
         ],
       ],
     ]);
@@ -157,7 +162,7 @@ describe('the key workflow reporting outcomes to backfills', () => {
   });
 
   test('outcomes known at once, a live task a backfill waits for, and signals of bounded size', () => {
-    const reporter = new BackfillReporter();
+    const reporter = new BackfillReporter('k');
     const live = task('v9');
     reporter.watch(live, { workflowId: 'bf', includeFailed: false, requestedAt: 't0' });
     expect(live.backfill).toEqual({ workflowId: 'bf', includeFailed: false, requestedAt: 't0' }); // carried over continue-as-new
@@ -217,5 +222,68 @@ describe('diff of one key', () => {
       [t('r1', 12, 'v1'), t('r2', 11, 'v2')],
     );
     expect(latest.map((f) => f.kind)).toEqual(['latest-differs']);
+  });
+});
+
+describe('the backfill matching outcomes to the versions it submitted', () => {
+  const report = (
+    key: string,
+    versionId: string,
+    result: BackfillReport['result'] = 'replicated',
+  ): BackfillReport => ({
+    id: backfillVersionDigest(key, versionId),
+    versionId,
+    result,
+    bytes: result === 'replicated' ? 5 : 0,
+  });
+  const ids = (...pairs: Array<[string, string]>) => pairs.map(([k, v]) => backfillVersionDigest(k, v));
+
+  test('a second outcome of a version (a retried page re-signalled an ended key) is not counted', () => {
+    const progress = emptyBackfillProgress('t0');
+    const ledger = new BackfillLedger(progress);
+    ledger.pageStarted();
+    // Outcomes may come before the page's result names its versions.
+    ledger.report([report('a', '1')]);
+    ledger.pageSubmitted(ids(['a', '1'], ['b', '1'], ['b', '2']));
+    expect(ledger.outstanding).toBe(2);
+    ledger.report([report('b', '1'), report('a', '1', 'already')]); // a/1 again: a duplicate
+    expect(ledger.outstanding).toBe(1);
+    expect(reportedCount(progress)).toBe(2);
+    expect(progress.duplicateReports).toBe(1);
+    // Not done while b/2 is in flight, whatever the counts say.
+    ledger.report([report('c', '9')]);
+    expect(ledger.outstanding).toBe(1);
+    ledger.report([report('b', '2', 'not_replicated')]);
+    expect(ledger.outstanding).toBe(0);
+    expect(progress).toMatchObject({
+      replicated: 2,
+      replicatedBytes: 10,
+      notReplicated: 1,
+      duplicateReports: 2,
+    });
+  });
+
+  test('a duplicate that comes during the next page is dropped once that page is named', () => {
+    const progress = emptyBackfillProgress('t0');
+    const ledger = new BackfillLedger(progress, ids(['x', '1'])); // carried over continue-as-new
+    ledger.report([report('x', '1')]);
+    ledger.pageStarted();
+    ledger.report([report('x', '1'), report('y', '1')]);
+    ledger.pageSubmitted(ids(['y', '1']));
+    expect(ledger.outstanding).toBe(0);
+    expect(reportedCount(progress)).toBe(2);
+    expect(progress.duplicateReports).toBe(1);
+    expect(ledger.carried()).toEqual([]);
+  });
+
+  test('version digests are stable, distinct per key and version, and short', () => {
+    const key = 'dir/ünï cødé %+ '.repeat(60);
+    expect(backfillVersionDigest(key, 'v1')).toBe(backfillVersionDigest(key, 'v1'));
+    expect(backfillVersionDigest(key, 'v1')).toMatch(/^[0-9a-f]{16}$/);
+    const seen = new Set<string>();
+    for (let k = 0; k < 200; k++)
+      for (let v = 0; v < 50; v++) seen.add(backfillVersionDigest(`key-${k}`, `${v}`));
+    expect(seen.size).toBe(10_000);
+    expect(backfillVersionDigest('a', 'bc')).not.toBe(backfillVersionDigest('ab', 'c'));
   });
 });
