@@ -8,6 +8,10 @@ import {
   MINIO_VERSION,
   TEMPORAL_CLI_MODULE,
   TEMPORAL_CLI_VERSION,
+  TEMPORAL_SERVER_MODULE,
+  TEMPORAL_SERVER_VERSION,
+  TEMPORAL_UI_SERVER_MODULE,
+  TEMPORAL_UI_SERVER_VERSION,
 } from './versions';
 
 type Log = (line: string) => void;
@@ -29,11 +33,27 @@ function requireTool(tool: string, how: string): void {
  * temporary folder renamed into place, so an interrupted or concurrent build never leaves
  * a half-written binary behind.
  */
-function goInstall(module: string, version: string, binary: string, log: Log): string {
-  const dir = path.join(cacheDir(), 'bin', `${binary}-${version}`);
+function goInstall(
+  module: string,
+  version: string,
+  binary: string,
+  log: Log,
+  extra: {
+    /** Name of the cache entry (default: the binary's). */
+    cacheName?: string;
+    /** Adds files to the cache entry before it is renamed into place. */
+    afterBuild?: (tmp: string) => void;
+    /** How to do without Go (default: a prebuilt binary on PATH). */
+    withoutGo?: string;
+  } = {},
+): string {
+  const dir = path.join(cacheDir(), 'bin', `${extra.cacheName ?? binary}-${version}`);
   const target = path.join(dir, binary);
   if (fs.existsSync(target)) return target;
-  requireTool('go', 'install Go (https://go.dev/doc/install) or put a prebuilt binary on PATH');
+  requireTool(
+    'go',
+    `install Go (https://go.dev/doc/install) ${extra.withoutGo ?? 'or put a prebuilt binary on PATH'}`,
+  );
   log(`building ${module}@${version} from the Go module proxy (first run only, a few minutes)...`);
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.mkdirSync(tmp, { recursive: true });
@@ -42,6 +62,7 @@ function goInstall(module: string, version: string, binary: string, log: Log): s
       env: { ...process.env, GOBIN: tmp, CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
+    extra.afterBuild?.(tmp);
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     try {
       fs.renameSync(tmp, dir);
@@ -97,4 +118,104 @@ export function kafkaLibs(log: Log): string {
   );
   fs.writeFileSync(done, new Date().toISOString());
   return libs;
+}
+
+/** The Temporal server, its SQL schema tool and the PostgreSQL schemas of the same tag. */
+export interface TemporalServerBuild {
+  server: string;
+  sqlTool: string;
+  /** Holds `temporal/versioned` and `visibility/versioned` (schema/postgresql/v12 of the module). */
+  postgresSchemaDir: string;
+}
+
+/**
+ * CRR_TEMPORAL=server: `go install` of the server and of the sql tool at the pinned tag, with
+ * the module's PostgreSQL schemas copied next to the tool (so the cache entry does not depend
+ * on the Go module cache staying around).
+ */
+export function temporalServerBuild(log: Log): TemporalServerBuild {
+  const withoutGo = 'or leave CRR_TEMPORAL unset to use the Temporal CLI dev server';
+  const server = goInstall(`${TEMPORAL_SERVER_MODULE}/cmd/server`, TEMPORAL_SERVER_VERSION, 'server', log, {
+    cacheName: 'temporal-server',
+    withoutGo,
+  });
+  const sqlTool = goInstall(`${TEMPORAL_SERVER_MODULE}/cmd/tools/sql`, TEMPORAL_SERVER_VERSION, 'sql', log, {
+    cacheName: 'temporal-sql-tool',
+    withoutGo,
+    afterBuild: (tmp) => {
+      const downloaded = execFileSync(
+        'go',
+        ['mod', 'download', '-json', `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`],
+        { encoding: 'utf8', cwd: tmp },
+      );
+      const moduleDir = (JSON.parse(downloaded) as { Dir?: string }).Dir;
+      const schemas = moduleDir && path.join(moduleDir, 'schema', 'postgresql', 'v12');
+      if (!schemas || !fs.existsSync(schemas)) {
+        throw new Error(`no schema/postgresql/v12 in ${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`);
+      }
+      fs.cpSync(schemas, path.join(tmp, 'schema', 'postgresql', 'v12'), { recursive: true });
+      // The module cache is read-only: make the copy writable so the cache entry can be removed.
+      execFileSync('chmod', ['-R', 'u+w', path.join(tmp, 'schema')]);
+    },
+  });
+  return {
+    server,
+    sqlTool,
+    postgresSchemaDir: path.join(path.dirname(sqlTool), 'schema', 'postgresql', 'v12'),
+  };
+}
+
+/** The Temporal Web UI server (the one the pinned CLI embeds), for CRR_TEMPORAL=server. */
+export function temporalUiServerBinary(log: Log): string {
+  return goInstall(`${TEMPORAL_UI_SERVER_MODULE}/cmd/server`, TEMPORAL_UI_SERVER_VERSION, 'server', log, {
+    cacheName: 'temporal-ui-server',
+    withoutGo: 'or leave CRR_TEMPORAL unset to use the Temporal CLI dev server',
+  });
+}
+
+/**
+ * The folder with Debian's PostgreSQL server programs (initdb, postgres, pg_isready):
+ * CRR_POSTGRES_BIN_DIR, else the newest /usr/lib/postgresql/<version>/bin. When there is none
+ * and we run as root, `apt-get install postgresql` (as .ci/run does for chromium); otherwise
+ * an error that says how to install it.
+ */
+export function postgresBinDir(log: Log): string {
+  const explicit = process.env.CRR_POSTGRES_BIN_DIR;
+  if (explicit) {
+    if (!fs.existsSync(path.join(explicit, 'postgres'))) {
+      throw new Error(`CRR_POSTGRES_BIN_DIR=${explicit} has no postgres program`);
+    }
+    return explicit;
+  }
+  const found = debianPostgres();
+  if (found) return found;
+  const how =
+    'install PostgreSQL (Debian: apt-get install postgresql) or set CRR_POSTGRES_BIN_DIR to the folder holding initdb, postgres and pg_isready';
+  if (process.getuid?.() !== 0) {
+    throw new Error(`CRR_TEMPORAL=server needs PostgreSQL, which is not installed: ${how}`);
+  }
+  log('installing PostgreSQL for CRR_TEMPORAL=server (apt-get install postgresql)...');
+  const install = spawnSync(
+    'bash',
+    [
+      '-c',
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const installed = debianPostgres();
+  if (install.status !== 0 || !installed) {
+    throw new Error(`CRR_TEMPORAL=server needs PostgreSQL and apt-get could not install it: ${how}`);
+  }
+  return installed;
+}
+
+function debianPostgres(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!fs.existsSync(root)) return undefined;
+  const versions = fs
+    .readdirSync(root)
+    .filter((v) => /^\d+$/.test(v) && fs.existsSync(path.join(root, v, 'bin', 'postgres')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] && path.join(root, versions[0], 'bin');
 }

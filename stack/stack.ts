@@ -6,6 +6,7 @@ import { ensureTopics, startKafka, waitForKafka } from './kafka';
 import type { ManagedProcess } from './managed-process';
 import { startMinio, waitForS3Site, type S3SiteEndpoint } from './minio';
 import { ensureSearchAttributes, startTemporal, waitForTemporal, type TemporalEndpoint } from './temporal';
+import { startTemporalServer, temporalShards } from './temporal-server';
 
 export type { S3SiteEndpoint, TemporalEndpoint };
 
@@ -25,6 +26,19 @@ export interface StackOptions {
   ports: 'default' | 'free';
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * CRR_TEMPORAL: `dev` (default) runs the Temporal CLI dev server (SQLite); `server` runs the
+ * Temporal server on PostgreSQL, as deployments do (stack/temporal-server.ts).
+ */
+export type TemporalKind = 'dev' | 'server';
+
+export function temporalKind(env: NodeJS.ProcessEnv): TemporalKind {
+  const raw = env.CRR_TEMPORAL ?? '';
+  if (raw === '' || raw === 'dev' || raw === 'start-dev') return 'dev';
+  if (raw === 'server') return 'server';
+  throw new Error(`CRR_TEMPORAL=${raw}: expected "dev" (the CLI dev server, the default) or "server"`);
 }
 
 export type StackServerName = 'temporal' | 'kafka' | 'source' | 'target';
@@ -104,9 +118,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   fs.mkdirSync(logDir, { recursive: true });
   const port = (p: number) => (options.ports === 'default' ? p : undefined);
   const started: ManagedProcess[] = [];
+  // Stopped once the others are gone (PostgreSQL, under the Temporal server).
+  const startedLast: ManagedProcess[] = [];
   const servers: RunningStack['servers'] = {};
   const stop = async () => {
     await Promise.all(started.reverse().map((p) => p.stop()));
+    await Promise.all(startedLast.map((p) => p.stop()));
   };
 
   try {
@@ -116,6 +133,24 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         await waitForTemporal(endpoint, 30_000);
         await ensureSearchAttributes(endpoint);
         return endpoint;
+      }
+      if (temporalKind(env) === 'server') {
+        const shards = temporalShards(env);
+        log(`Temporal: the server on PostgreSQL (CRR_TEMPORAL=server, ${shards} history shards)`);
+        const t = await startTemporalServer({
+          dataDir,
+          logDir,
+          grpcPort: port(DEFAULT_PORTS.temporal),
+          uiPort: port(DEFAULT_PORTS.temporalUi),
+          log,
+          shards,
+        });
+        startedLast.push(t.database);
+        started.push(t.process, t.ui);
+        servers.temporal = restartable('temporal', t.process, (ms) =>
+          waitForTemporal(t.endpoint, ms, t.process),
+        );
+        return t.endpoint;
       }
       const t = await startTemporal({
         dataDir,

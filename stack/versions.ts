@@ -12,3 +12,10 @@ export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 
 // Must match stack/kafka/pom.xml.
 export const KAFKA_VERSION = '3.9.1';
+
+// CRR_TEMPORAL=server: the Temporal server itself, its SQL schema tool (both from the same
+// module and tag, no replace directive) and the Web UI server the pinned CLI embeds.
+export const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+export const TEMPORAL_UI_SERVER_MODULE = 'github.com/temporalio/ui-server/v2';
+export const TEMPORAL_UI_SERVER_VERSION = 'v2.42.1';
