@@ -1,12 +1,7 @@
-# Images for docker-compose.yml. The servers are built from the same pinned Go modules as
-# the native stack (stack/versions.ts), the project from this repository.
-
-# --- Temporal CLI dev server (later tags carry a replace directive: v1.5.1 is pinned) ---
-FROM golang:1.26-bookworm AS temporal-cli
-RUN CGO_ENABLED=0 go install github.com/temporalio/cli/cmd/temporal@v1.5.1
-FROM debian:bookworm-slim AS temporal
-COPY --from=temporal-cli /go/bin/temporal /usr/local/bin/temporal
-ENTRYPOINT ["temporal"]
+# Images for docker-compose.yml. MinIO is built from the same pinned Go module as the native
+# stack (stack/versions.ts), the project from this repository; Temporal, its Web UI and
+# PostgreSQL use the published images of the same versions (temporalio/server:1.29.1,
+# temporalio/ui:2.42.1, postgres:15).
 
 # --- MinIO server: the pseudo-version `@latest` resolves to (repository in maintenance mode) ---
 FROM golang:1.26-bookworm AS minio-build
