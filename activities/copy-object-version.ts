@@ -10,7 +10,14 @@ import { describeSubject, explainWriteFailure, replicationFailure, subjectOf } f
 import { bareEtag, NULL_VERSION_ID } from '../shared/s3-names';
 import { REPLICA_STATUS_FIELD, REPLICA_STATUS_VALUE } from '../shared/replica-marker';
 import type { TargetEntry } from './placement';
-import { isReplica, markReplica, type ReplicaMarker } from './replica-metadata';
+import {
+  isReplica,
+  markReplica,
+  USER_METADATA_LIMIT,
+  userMetadataSize,
+  type ReplicaMarker,
+} from './replica-metadata';
+import { COPY_STAMP_FIELD, tagsDigest } from './tags-sync';
 import type { ReplicationContext } from './replication-context';
 import { isGone } from '../clients/s3-errors';
 import { openSourceVersion, tagsMatch, type SourceVersion } from './source-version';
@@ -93,7 +100,10 @@ export async function copyVersion(
   }
   let copied: CopiedData;
   try {
-    const write = { source, metadata: marked.metadata, tags: marked.tags };
+    // Two-way: the replica records the digest of the tags both sides start with (tags-sync.ts).
+    const withStamp = { ...marked.metadata, [COPY_STAMP_FIELD]: tagsDigest(source.tags) };
+    const stamp = ctx.isTwoWay?.(task) && userMetadataSize(withStamp) <= USER_METADATA_LIMIT;
+    const write = { source, metadata: stamp ? withStamp : marked.metadata, tags: marked.tags };
     // An empty version has no part to upload (nor anything to resume).
     if (transfer === 'multipart' && source.size > 0) {
       // Parts are read with ranged GETs, so the whole-object stream is not needed.

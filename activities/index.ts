@@ -5,7 +5,7 @@ import { applyChange } from './apply-change';
 import { keepHeartbeating } from './heartbeats';
 import type { PendingChange } from './placement';
 import { replicateDeleteMarker } from './replicate-delete-marker';
-import { replicateObjectTags } from './replicate-object-tags';
+import { replicateObjectTags, type TagsOptions } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
 import { statusEvent, type StatusEvent } from '../clients/status-publisher';
 import { workerMetrics, type WorkerMetrics } from '../metrics/worker-metrics';
@@ -91,8 +91,9 @@ export function createReplicationActivities(
     async replicateObjectTags(
       task: ReplicationTask,
       knownTargetVersionId?: string,
+      options?: TagsOptions,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateObjectTags(contextFor(task), task, knownTargetVersionId));
+      return tracked(task, () => replicateObjectTags(contextFor(task), task, knownTargetVersionId, options));
     },
     async replicateDeleteMarker(
       task: ReplicationTask,

@@ -15,6 +15,7 @@
  *   `scal-replication-status: REPLICA` also in metadata when those 41 bytes fit.
  * `late` marks a version inserted above newer ones by a retry (see docs/DESIGN.md).
  */
+import { COPY_STAMP_FIELD } from './tags-sync';
 import {
   isReplicaStatus,
   LEGACY_SEQUENCE_FIELD,
@@ -63,7 +64,7 @@ function withoutMarker(metadata: Record<string, string> | undefined): Record<str
   const own: Record<string, string> = {};
   for (const [name, value] of Object.entries(metadata ?? {})) {
     if (name === SOURCE_VERSION_FIELD || name === REPLICA_FIELD || name === REPLICA_STATUS_FIELD) continue;
-    if (name === LEGACY_SEQUENCE_FIELD || name === LEGACY_SITE_FIELD) continue;
+    if (name === LEGACY_SEQUENCE_FIELD || name === LEGACY_SITE_FIELD || name === COPY_STAMP_FIELD) continue;
     own[name] = value;
   }
   return own;
@@ -103,9 +104,4 @@ export function markReplica(
 export function isReplica(metadata: Record<string, string> | undefined, tags?: Tag[]): boolean {
   if (isReplicaStatus(metadata?.[REPLICA_STATUS_FIELD])) return true;
   return readReplicaMarker(metadata, tags) !== undefined;
-}
-
-/** A replica's tags as the user sees them on the source: the marker tag removed. */
-export function userTags(tags: Tag[]): Tag[] {
-  return tags.filter((t) => t.Key !== MARKER_TAG);
 }

@@ -1,29 +1,50 @@
 import {
   DeleteObjectTaggingCommand,
   GetObjectTaggingCommand,
+  HeadObjectCommand,
   PutObjectTaggingCommand,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { taskIdentity } from '../shared/replication-task';
+import { TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
 import { replicationFailure, subjectOf } from './errors';
-import { userTags, type Tag } from './replica-metadata';
-import { MARKER_TAG } from '../shared/replica-marker';
+import { MARKER_TAG, type Tag } from '../shared/replica-marker';
 import type { ReplicationContext } from './replication-context';
 import { isGone } from '../clients/s3-errors';
-import { readSourceTags } from './source-version';
+import { readSourceTags, s3VersionId } from './source-version';
 import { replicasOf } from './target-state';
+import { MAX_TAGS } from './replica-metadata';
+import {
+  COPY_STAMP_FIELD,
+  decideTagsSync,
+  TAGS_STAMP_TAG,
+  tagsDigest,
+  userTagsOf,
+  type TagsChange,
+  type TagsSide,
+} from './tags-sync';
+
+const optional = <K extends string>(name: K, value: string | undefined) =>
+  (value === undefined ? {} : { [name]: value }) as Partial<Record<K, string>>;
+
+export interface TagsOptions {
+  /** The other side's change the key workflow holds, not yet applied. */
+  other?: TagsChange;
+}
 
 /**
- * Replicates a metadata-only change (tags) of a source version onto its replicas, without
- * copying data. The source's current tags are read rather than trusted from the journal,
- * so a late or duplicated event still converges on the source's state, and applying it
- * twice changes nothing. A replica whose marker lives in a tag keeps that tag.
+ * Replicates a metadata-only change (tags) of a version onto its replicas, without copying
+ * data. Current tags are read rather than trusted from the journal, so a late or duplicated
+ * event converges on the present state, and nothing is written when the tags already agree
+ * (no event, hence no echo in two-way replication). In two-way replication a change made on
+ * either side is settled by activities/tags-sync.ts and copied either way.
  */
 export async function replicateObjectTags(
   ctx: ReplicationContext,
   task: ReplicationTask,
   knownTargetVersionId: string | undefined,
+  options: TagsOptions = {},
 ): Promise<ReplicationOutcome> {
   const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
@@ -36,6 +57,28 @@ export async function replicateObjectTags(
     attempts: Context.current().info.attempt,
     detail,
   });
+  const readTags = async (s3: S3Client, Bucket: string, VersionId: string): Promise<Tag[]> =>
+    ((await s3.send(new GetObjectTaggingCommand({ Bucket, Key: key, VersionId }))).TagSet ?? []).map((t) => ({
+      Key: t.Key ?? '',
+      Value: t.Value ?? '',
+    }));
+  const writeTags = async (s3: S3Client, Bucket: string, VersionId: string | undefined, TagSet: Tag[]) => {
+    if (TagSet.length === 0) await s3.send(new DeleteObjectTaggingCommand({ Bucket, Key: key, VersionId }));
+    else await s3.send(new PutObjectTaggingCommand({ Bucket, Key: key, VersionId, Tagging: { TagSet } }));
+  };
+  /** A version's next tags: the user's, its marker tag kept. */
+  const replicaTags = (user: Tag[], current: Tag[]): Tag[] => [
+    ...user,
+    ...current.filter((t) => t.Key === MARKER_TAG),
+  ];
+  /** The same with the stamp of `user`, when there is room for it. */
+  const stamped = (user: Tag[], current: Tag[]): Tag[] => {
+    const tags = replicaTags(user, current);
+    return tags.length < MAX_TAGS ? [...tags, { Key: TAGS_STAMP_TAG, Value: tagsDigest(user) }] : tags;
+  };
+  const same = (a: Tag[], b: Tag[]) =>
+    a.length === b.length && a.every((t) => b.some((u) => u.Key === t.Key && u.Value === t.Value));
+
   try {
     let sourceTags: Tag[];
     try {
@@ -48,20 +91,63 @@ export async function replicateObjectTags(
     // The replica may be missing for good (its put was not replicated): then the tags arrive
     // with the data if that put is ever retried, since a copy reads the source's tags.
     if (replicas.length === 0) return outcome('not replicated: the target has no replica of this version');
-    const wanted = userTags(sourceTags);
-    for (const VersionId of replicas) {
-      const current = await target.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId }));
-      const markerTag = (current.TagSet ?? []).find((t) => t.Key === MARKER_TAG);
-      const TagSet = markerTag ? [...wanted, { Key: MARKER_TAG, Value: markerTag.Value ?? '' }] : wanted;
-      if (TagSet.length === 0) {
-        await target.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId }));
-      } else {
-        await target.send(
-          new PutObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId, Tagging: { TagSet } }),
-        );
+
+    if (!ctx.isTwoWay?.(task)) {
+      const wanted = userTagsOf(sourceTags);
+      let written = 0;
+      for (const VersionId of replicas) {
+        const current = await readTags(target, bucket, VersionId);
+        const next = replicaTags(wanted, current);
+        if (same(next, current)) continue;
+        await writeTags(target, bucket, VersionId, next);
+        written++;
       }
+      return outcome(
+        written > 0 ? `${wanted.length} tags` : `already replicated: ${wanted.length} tags`,
+        replicas[0],
+      );
     }
-    return outcome(`${wanted.length} tags`, replicas[0]);
+
+    // Two-way: the newest replica decides; every replica of the version gets the result.
+    const [replica] = replicas as [string, ...string[]];
+    const [current, head] = await Promise.all([
+      readTags(target, bucket, replica),
+      target.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: replica })),
+    ]);
+    const stampOf = (t: Tag[]) => t.find((x) => x.Key === TAGS_STAMP_TAG)?.Value;
+    const change: TagsChange = { side: task.entry.tagsChangedOn ?? 'source', at: task.entry.eventTime };
+    const copyStamp = head.Metadata?.[COPY_STAMP_FIELD];
+    const decision = decideTagsSync(
+      {
+        source: sourceTags,
+        target: current,
+        ...optional('sourceStamp', stampOf(sourceTags)),
+        ...optional('targetStamp', stampOf(current)),
+        ...optional('copyStamp', copyStamp),
+      },
+      change,
+      options.other,
+      { source: ctx.sourceSite, target: task.target.site },
+      task.tagsForce,
+    );
+    if (decision.action === 'wait') return outcome(TAGS_WAITING_DETAIL, replica);
+    const from: TagsSide = decision.action === 'copy' ? decision.from : 'source';
+    const agreed = userTagsOf(from === 'source' ? sourceTags : current);
+    // Both sides end with the agreed tags and its stamp (where there is room): written only
+    // where they differ, so an echo of these writes finds nothing to do.
+    const sourceNext = stamped(agreed, sourceTags);
+    if (!same(sourceNext, sourceTags))
+      await writeTags(ctx.source, task.entry.bucket, s3VersionId(task.entry), sourceNext);
+    for (const VersionId of replicas) {
+      const tags = VersionId === replica ? current : await readTags(target, bucket, VersionId);
+      const next = stamped(agreed, tags);
+      if (!same(next, tags)) await writeTags(target, bucket, VersionId, next);
+    }
+    if (decision.action === 'in-sync') return outcome(`already replicated: ${agreed.length} tags`, replica);
+    return outcome(
+      `${agreed.length} tags ${from === 'source' ? '→ replica' : '→ source (changed on the replica)'}: ${decision.reason}`,
+      replica,
+    );
   } catch (err) {
     throw replicationFailure('replicating tags', subject, err);
   }

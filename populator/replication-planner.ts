@@ -12,6 +12,7 @@ import {
   type CandidateDestination,
 } from '../config/rule-matching';
 import { bucketOfArn } from '../shared/s3-names';
+import { readReplicaMarker } from '../shared/replica-marker';
 
 /** A version's tags, or why they could not be read (the lookup has already retried what it could). */
 export type TagsLookupResult = { tags: Record<string, string> } | { unknown: string };
@@ -50,6 +51,49 @@ function skip(skipKind: SkipKind, skipped: string): ReplicationPlan {
 }
 
 /**
+ * Two-way replication: a tag change made on a replica goes to the key workflow of the
+ * version it replicates (origin site → this site), so both sides' tag changes of one version
+ * are settled in one place and order (activities/tags-sync.ts). Only when this site
+ * replicates the bucket back to the origin; otherwise a replica's tags are its own (as AWS
+ * without replica modification sync).
+ */
+function replicaTagsChange(entry: JournalEntry, config: EngineConfig): ReplicationPlan | undefined {
+  const marker = readReplicaMarker(entry.userMetadata);
+  if (!marker || !(marker.sourceSite in config.sites)) return undefined;
+  const here = entry.sourceSite ?? config.sourceSite;
+  const origin = marker.sourceSite;
+  const originSite = origin === config.sourceSite ? undefined : origin;
+  const candidates = (bucket: string, site: string | undefined) => {
+    const rules = rulesOf(config, bucket, site);
+    return rules ? selectCandidateDestinations(rules, entry.key, (rule) => siteOfRule(config, rule)) : [];
+  };
+  const back = candidates(entry.bucket, entry.sourceSite).find((d) => d.site === origin);
+  if (!back) return undefined;
+  const forth = candidates(back.targetBucket, originSite).find(
+    (d) => d.site === here && d.targetBucket === entry.bucket,
+  );
+  if (!forth) return undefined;
+  const task: ReplicationTask = {
+    entry: {
+      ...taskEntryOf(entry),
+      bucket: back.targetBucket,
+      versionId: marker.sourceVersionId,
+      tagsChangedOn: 'target',
+    },
+    target: {
+      site: here,
+      bucket: entry.bucket,
+      ruleId: forth.ruleId,
+      storageClass: forth.storageClass,
+      replicateDeleteMarkers: forth.replicateDeleteMarkers,
+    },
+  };
+  if (originSite !== undefined) task.entry.sourceSite = originSite;
+  else delete task.entry.sourceSite;
+  return { tasks: [task] };
+}
+
+/**
  * Decides what one journal entry must become: one task per destination site, following
  * AWS replication rules (or Backbeat's replicationInfo when the entry carries it). Never
  * blocks on the source: when a tag-filtered rule applies and the tags cannot be read, the
@@ -61,7 +105,10 @@ export async function planReplication(
   config: EngineConfig,
   lookupTags: TagsLookup,
 ): Promise<ReplicationPlan> {
-  if (entry.isReplica) return skip('replica', 'the version is a replica (no replication loops)');
+  if (entry.isReplica) {
+    const back = entry.operation === 'metadata' ? replicaTagsChange(entry, config) : undefined;
+    return back ?? skip('replica', 'the version is a replica (no replication loops)');
+  }
   if (entry.operation === 'delete-version')
     return skip('version delete', 'deletes of a specific version are not replicated');
   if (entry.replication && entry.replication.status !== 'PENDING') {

@@ -28,7 +28,13 @@ export const JOURNAL_REPLICATION_INFO_RULE = 'journal-replication-info';
 export type TaskEntry = Pick<
   JournalEntry,
   'bucket' | 'key' | 'versionId' | 'operation' | 'size' | 'etag' | 'eventTime' | 'sequence' | 'sourceSite'
->;
+> & {
+  /**
+   * Two-way replication: a tag change made on the replica (the target) rather than on the
+   * version itself; the populator sends it to the version's own key workflow (tags-sync.ts).
+   */
+  tagsChangedOn?: 'target';
+};
 
 /** One journal entry to apply to one destination: the payload of the workflow's signal. */
 export interface ReplicationTask {
@@ -41,6 +47,8 @@ export interface ReplicationTask {
    * bring over the versions written before the rule (activities/placement.ts).
    */
   backfill?: BackfillOrigin;
+  /** A tag change whose wait for the other side's change ended: it wins (tags-sync.ts). */
+  tagsForce?: boolean;
 }
 
 /** The fields of a journal entry a task keeps (see TaskEntry). */
@@ -104,7 +112,21 @@ export interface ReplicateKeyInput {
   settings: ReplicationSettings;
   /** State carried over continue-as-new. */
   carried?: CarriedState;
+  /** Carried over continue-as-new: two-way tag changes waiting for the other side's (TagsWaiting). */
+  tagsWaiting?: TagsWaiting[];
 }
+
+/**
+ * A two-way tag change that found both sides changed, held until the other side's event
+ * comes (then the later wins) or `until` (epoch ms) passes (then it wins).
+ */
+export interface TagsWaiting {
+  task: ReplicationTask;
+  until: number;
+}
+
+/** Detail of a two-way tag change that waits for the other side's (activities/tags-sync.ts). */
+export const TAGS_WAITING_DETAIL = 'not replicated: tags changed on both sites, waiting for the other change';
 
 /** A queued task as continue-as-new carries it: its bucket and key are the workflow's own. */
 export type CarriedTask = Omit<ReplicationTask, 'entry'> & { entry: Omit<TaskEntry, 'bucket' | 'key'> };

@@ -21,8 +21,9 @@ import type {
   ReplicationOutcome,
   ReplicationStatus,
   ReplicationTask,
+  TagsWaiting,
 } from '../shared/replication-task';
-import { taskIdentity } from '../shared/replication-task';
+import { TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
 import {
   RUN_AS_REGULAR_ACTIVITY,
   startsLocally,
@@ -89,6 +90,9 @@ function replanOf(err: unknown): ReplanDetails | undefined {
   };
 }
 
+/** How long a two-way tag change that found both sides changed waits for the other side's event. */
+const TAGS_WAIT_MS = 120_000;
+
 /**
  * Applies one key's versions to one destination site in journal order. One workflow per
  * (site, bucket, key) gives ordering within a key and parallelism across keys for free.
@@ -104,6 +108,10 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
   const book = new VersionBook(input.carried, input);
   const now = () => new Date().toISOString();
   const reporter = new BackfillReporter(input.key, book.queue);
+  /** Two-way tag changes that found both sides changed, by version (see TagsWaiting). */
+  const tagsWaiting = new Map<string, TagsWaiting>(
+    (input.tagsWaiting ?? []).map((w) => [w.task.entry.versionId, w]),
+  );
   /** The version being applied (a backfill may wait for it). */
   let running: ReplicationTask | undefined;
 
@@ -226,8 +234,17 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     switch (task.entry.operation) {
       case 'put':
         return activities.copyObjectVersion(task, book.pendingChanges(PENDING_PASSED), transfer);
-      case 'metadata':
-        return activities.replicateObjectTags(task, book.replicaOf(task.entry.versionId));
+      case 'metadata': {
+        // Two-way: the other side's change of the same version, when one waits here.
+        const side = task.entry.tagsChangedOn ?? 'source';
+        const waiting = tagsWaiting.get(task.entry.versionId)?.task;
+        const otherSide = waiting?.entry.tagsChangedOn ?? 'source';
+        return activities.replicateObjectTags(
+          task,
+          book.replicaOf(task.entry.versionId),
+          waiting && otherSide !== side ? { other: { side: otherSide, at: waiting.entry.eventTime } } : {},
+        );
+      }
       case 'delete-marker':
         return activities.replicateDeleteMarker(task, book.pendingChanges(PENDING_PASSED));
       case 'delete-version':
@@ -298,6 +315,11 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
       showDetails();
       try {
         const { outcome, attempts } = await apply(task);
+        if (task.entry.operation === 'metadata') {
+          if (outcome.detail === TAGS_WAITING_DETAIL)
+            tagsWaiting.set(task.entry.versionId, { task, until: Date.now() + TAGS_WAIT_MS });
+          else tagsWaiting.delete(task.entry.versionId);
+        }
         book.complete(taskIdentity(task), outcome, attempts, now());
         book.completeAhead(outcome.appliedAhead ?? [], now());
         reporter.settled(
@@ -337,13 +359,28 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
       ) {
         await condition(allHandlersFinished);
         if (reporter.hasReports) await sendReports(true);
-        await continueAsNew<typeof replicateKeyWorkflow>({ ...input, carried: book.carryOver() });
+        await continueAsNew<typeof replicateKeyWorkflow>({
+          ...input,
+          carried: book.carryOver(),
+          tagsWaiting: [...tagsWaiting.values()],
+        });
       }
     }
     await condition(allHandlersFinished);
     if (reporter.hasReports) await sendReports(true);
     // Signals taken while the reports went out may have queued work or outcomes to send.
     if (book.queue.length > 0 || reporter.hasReports) continue;
+    if (tagsWaiting.size > 0) {
+      // A two-way tag conflict waits for the other side's event, within a bound: then it wins.
+      const until = Math.min(...[...tagsWaiting.values()].map((w) => w.until));
+      if (await condition(() => book.queue.length > 0, Math.max(1, until - Date.now()))) continue;
+      for (const [versionId, waiting] of tagsWaiting)
+        if (waiting.until <= Date.now()) {
+          tagsWaiting.delete(versionId);
+          book.accept([{ ...waiting.task, retry: true, tagsForce: true }], now());
+        }
+      continue;
+    }
     const anyFailed = book.hasFailed;
     setKeyStatus(anyFailed ? 'FAILED' : 'COMPLETED');
     if (!anyFailed) return { versions: book.versions };

@@ -7,8 +7,10 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   ListObjectVersionsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { runReplicationCli } from '../support/cli-process';
@@ -154,3 +156,104 @@ test('concurrent writes to the same key on both sides converge to the same lates
     ),
   ).toEqual(counts);
 }, 120_000);
+
+/** A version's tags as a user set them (the engine's marker and stamp left out), sorted. */
+async function userTagsOf(s3: S3Client, key: string, versionId?: string): Promise<Record<string, string>> {
+  const got = await s3.send(
+    new GetObjectTaggingCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+  );
+  return Object.fromEntries(
+    (got.TagSet ?? [])
+      .filter((t) => !t.Key!.startsWith('scal-crr'))
+      .map((t) => [t.Key!, t.Value!] as const)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+}
+
+async function setTags(s3: S3Client, key: string, tags: Record<string, string>): Promise<void> {
+  await s3.send(
+    new PutObjectTaggingCommand({
+      Bucket: bucket,
+      Key: key,
+      Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+    }),
+  );
+}
+
+async function tagsConverge(keys: string[], timeoutMs = 60_000): Promise<Array<Record<string, string>>> {
+  return waitFor(
+    'both sites to hold the same tags',
+    async () => {
+      const pairs = await Promise.all(
+        keys.map((k) => Promise.all([userTagsOf(siteA, k), userTagsOf(siteB, k)])),
+      );
+      return pairs.every(([a, b]) => JSON.stringify(a) === JSON.stringify(b))
+        ? pairs.map(([a]) => a)
+        : undefined;
+    },
+    timeoutMs,
+  ).catch(async (err: unknown) => {
+    const pairs = await Promise.all(
+      keys.map(async (k) => [k, await userTagsOf(siteA, k), await userTagsOf(siteB, k)]),
+    );
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(pairs)}`);
+  });
+}
+
+test('tag changes on either side converge: a change on a replica reaches the original, the later of concurrent changes wins, nothing echoes', async () => {
+  // Versions written on A (so B holds replicas) and on B (so A holds replicas).
+  const keys = ['tags/a', 'tags/b'];
+  await siteA.send(new PutObjectCommand({ Bucket: bucket, Key: 'tags/a', Body: 'a', Tagging: 'origin=a' }));
+  await siteB.send(new PutObjectCommand({ Bucket: bucket, Key: 'tags/b', Body: 'b', Tagging: 'origin=b' }));
+  await settle(keys, { 'tags/a': [1, 1], 'tags/b': [1, 1] });
+  expect(await tagsConverge(keys)).toEqual([{ origin: 'a' }, { origin: 'b' }]);
+
+  // A change made on the replica reaches the original, and one on the original the replica.
+  await setTags(siteB, 'tags/a', { color: 'blue', changed: 'on-replica' });
+  await setTags(siteB, 'tags/b', { color: 'green', changed: 'on-original' });
+  expect(await tagsConverge(keys)).toEqual([
+    { changed: 'on-replica', color: 'blue' },
+    { changed: 'on-original', color: 'green' },
+  ]);
+  await setTags(siteA, 'tags/a', {}); // tags removed on the original
+  await setTags(siteA, 'tags/b', { size: 'xl' }); // and changed on A's replica of B's version
+  expect(await tagsConverge(keys)).toEqual([{}, { size: 'xl' }]);
+
+  // Concurrent changes on both sides: the later (by 400 ms) wins on both, whichever side it is.
+  const race = ['tags/race-0', 'tags/race-1', 'tags/race-2', 'tags/race-3'];
+  for (const [i, key] of race.entries())
+    await (i % 2 === 0 ? siteA : siteB).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+  await settle(race, Object.fromEntries(race.map((k) => [k, [1, 1]])));
+  await Promise.all(
+    race.map(async (key, i) => {
+      const [first, second] = i < 2 ? [siteA, siteB] : [siteB, siteA];
+      await setTags(first, key, { writer: 'first' });
+      await new Promise((r) => setTimeout(r, 400));
+      await setTags(second, key, { writer: 'second' });
+    }),
+  );
+  expect(await tagsConverge(race)).toEqual(race.map(() => ({ writer: 'second' })));
+
+  // No echo: a few seconds later the same tags, still one version each, and no key workflow
+  // left running (a ping-pong would keep signalling them).
+  const all = [...keys, ...race];
+  const before = await Promise.all(all.map((k) => Promise.all([userTagsOf(siteA, k), userTagsOf(siteB, k)])));
+  await new Promise((r) => setTimeout(r, 5_000));
+  expect(
+    await Promise.all(all.map((k) => Promise.all([userTagsOf(siteA, k), userTagsOf(siteB, k)]))),
+  ).toEqual(before);
+  for (const key of all)
+    expect([(await historyOf(siteA, key)).length, (await historyOf(siteB, key)).length]).toEqual([1, 1]);
+  await waitFor(
+    'every key workflow of the tag changes to end',
+    async () => {
+      let running = 0;
+      for await (const run of harness.temporal.workflow.list({
+        query: `CrrBucket = '${bucket}' AND ExecutionStatus = 'Running'`,
+      }))
+        if (run.workflowId.includes('/tags/')) running++;
+      return running === 0 ? true : undefined;
+    },
+    30_000,
+  );
+}, 240_000);

@@ -173,3 +173,81 @@ describe('planning with tags that cannot be read', () => {
     );
   });
 });
+
+describe('tag changes made on a replica (two-way)', () => {
+  const both = (dest: string, site: string) => ({
+    Role: 'arn:aws:iam::1:role/r',
+    Rules: [
+      rule({
+        ID: `to-${site}`,
+        Filter: { Prefix: '' },
+        Destination: { Bucket: `arn:aws:s3:::${dest}`, StorageClass: site },
+      }),
+    ],
+  });
+  const config = (twoWay: boolean) =>
+    parseEngineConfig(
+      {
+        sourceSite: 'paris',
+        sites: {
+          paris: { endpoint: 'http://127.0.0.1:9000' },
+          tokyo: { endpoint: 'http://127.0.0.1:9100' },
+        },
+        replication: { photos: both('photos-tk', 'tokyo') },
+        ...(twoWay ? { sources: { tokyo: { 'photos-tk': both('photos', 'paris') } } } : {}),
+      },
+      {},
+    );
+  // A tag change on tokyo's replica of paris's version v1, as tokyo's journal tells it.
+  const onReplica = (over: Partial<JournalEntry> = {}): JournalEntry => ({
+    bucket: 'photos-tk',
+    key: 'k é+%',
+    versionId: 'r1',
+    operation: 'metadata',
+    size: 0,
+    eventTime: '2026-11-26T10:00:00.000Z',
+    sequence: '77',
+    isReplica: true,
+    format: 's3-event',
+    sourceSite: 'tokyo',
+    userMetadata: { 'scal-replication-status': 'REPLICA', 'scal-version-id': 'v1', 'scal-crr': '12:paris' },
+    ...over,
+  });
+  const none = async () => ({ tags: {} });
+
+  test("goes to the key workflow of the version it replicates (paris → tokyo), naming the replica's side", async () => {
+    const plan = await planReplication(onReplica(), config(true), none);
+    expect(plan.tasks).toEqual([
+      {
+        entry: {
+          bucket: 'photos',
+          key: 'k é+%',
+          versionId: 'v1',
+          operation: 'metadata',
+          size: 0,
+          eventTime: '2026-11-26T10:00:00.000Z',
+          sequence: '77',
+          tagsChangedOn: 'target',
+        },
+        target: {
+          site: 'tokyo',
+          bucket: 'photos-tk',
+          ruleId: 'to-tokyo',
+          storageClass: 'tokyo',
+          replicateDeleteMarkers: false,
+        },
+      },
+    ]);
+  });
+
+  test('is the replica’s own business without a rule back (one-way), and puts of replicas never go anywhere', async () => {
+    expect((await planReplication(onReplica(), config(false), none)).skipKind).toBe('replica');
+    expect((await planReplication(onReplica({ operation: 'put' }), config(true), none)).skipKind).toBe(
+      'replica',
+    );
+    // No marker in the metadata (it lives in a tag when the metadata is full): not routed.
+    expect((await planReplication(onReplica({ userMetadata: {} }), config(true), none)).skipKind).toBe(
+      'replica',
+    );
+  });
+});
