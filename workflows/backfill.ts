@@ -88,7 +88,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
   });
 
   const tooLong = () =>
-    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (request.eventsPerRun ?? EVENTS_PER_RUN);
+    workflowInfo().continueAsNewSuggested ||
+    workflowInfo().historyLength > (request.eventsPerRun ?? EVENTS_PER_RUN);
   const carryOn = async () => {
     await condition(allHandlersFinished);
     publish();
