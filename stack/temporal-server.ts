@@ -31,6 +31,9 @@ const RETENTION_SECONDS = 24 * 3600;
 
 export const DEFAULT_TEMPORAL_SHARDS = 4;
 
+/** Width of the workflow id columns (and of Keyword search attributes) in the PostgreSQL schema. */
+export const POSTGRES_MAX_ID_LENGTH = 255;
+
 /** CRR_TEMPORAL_SHARDS: history shards of a new CRR_TEMPORAL=server data folder (default 4). */
 export function temporalShards(env: NodeJS.ProcessEnv): number {
   const raw = env.CRR_TEMPORAL_SHARDS;
@@ -326,8 +329,11 @@ function writeServerConfig(
     },
   };
   const dynamicConfig = {
-    // Workflow ids embed bucket and key; keys may be 1024 bytes (ids longer than this are hashed).
-    'limit.maxIDLength': [{ value: 1000, constraints: {} }],
+    // Not the dev server's 1000: the PostgreSQL schema stores workflow ids in VARCHAR(255)
+    // columns. With a larger limit the server accepts a longer id, then retries its insert
+    // forever ("value too long for type character varying(255)"); with 255 it refuses it at
+    // once (INVALID_ARGUMENT), which the populator dead-letters as a permanent error.
+    'limit.maxIDLength': [{ value: POSTGRES_MAX_ID_LENGTH, constraints: {} }],
     // The dev server's value (the server's default is 10/s): status, failed and the backlog
     // observer count and list runs.
     'frontend.namespaceRPS.visibility': [{ value: 100, constraints: {} }],
