@@ -10,6 +10,7 @@ import { describeSubject, explainWriteFailure, replicationFailure, subjectOf } f
 import { bareEtag, NULL_VERSION_ID } from '../shared/s3-names';
 import { REPLICA_STATUS_FIELD, REPLICA_STATUS_VALUE } from '../shared/replica-marker';
 import type { TargetEntry } from './placement';
+import { WRITTEN_AT_FIELD } from './version-history';
 import {
   isReplica,
   markReplica,
@@ -152,8 +153,7 @@ export async function restoreLatest(
     const copySource = `${bucket}/${encodeURIComponent(key)}?versionId=${encodeURIComponent(latest.versionId)}`;
     // A write made on the target itself (two-way) is restored marked as a replica, so that
     // the target's journal does not send the copy back as a new write.
-    const local =
-      latest.marker === null ? await localRestoreHeaders(target, bucket, key, latest.versionId) : undefined;
+    const local = latest.marker === null ? await localRestoreHeaders(target, bucket, key, latest) : undefined;
     const copied = await target.send(
       new CopyObjectCommand({
         Bucket: bucket,
@@ -165,7 +165,8 @@ export async function restoreLatest(
       }),
     );
     if (copied.VersionId && latest.marker !== undefined) {
-      ctx.markers.set(task.target.site, bucket, key, copied.VersionId, latest.marker);
+      const writtenAt = local ? Date.parse(local.Metadata[WRITTEN_AT_FIELD]!) : undefined;
+      ctx.markers.set(task.target.site, bucket, key, copied.VersionId, latest.marker, writtenAt);
     }
     return copied.VersionId;
   } catch (err) {
@@ -174,10 +175,18 @@ export async function restoreLatest(
 }
 
 /** The headers a REPLACE copy must repeat, with the replica status added to the user metadata. */
-async function localRestoreHeaders(target: S3Client, bucket: string, key: string, versionId: string) {
-  const head = await target.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+async function localRestoreHeaders(target: S3Client, bucket: string, key: string, latest: TargetEntry) {
+  const head = await target.send(
+    new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: latest.versionId }),
+  );
+  // The copy keeps the time of the write it restores (a copy of a copy keeps the first).
+  const writtenAt = latest.writtenAt ?? latest.lastModified ?? head.LastModified ?? new Date();
   return {
-    Metadata: { ...head.Metadata, [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE },
+    Metadata: {
+      ...head.Metadata,
+      [REPLICA_STATUS_FIELD]: REPLICA_STATUS_VALUE,
+      [WRITTEN_AT_FIELD]: head.Metadata?.[WRITTEN_AT_FIELD] ?? writtenAt.toISOString(),
+    },
     ...(head.ContentType ? { ContentType: head.ContentType } : {}),
     ...(head.CacheControl ? { CacheControl: head.CacheControl } : {}),
     ...(head.ContentDisposition ? { ContentDisposition: head.ContentDisposition } : {}),

@@ -34,6 +34,8 @@ import { NULL_VERSION_ID } from '../shared/s3-names';
 /** A target entry with its replica marker: `null` for versions this engine did not write. */
 export interface TargetEntry extends VersionEntry {
   marker?: ReplicaMarker | null;
+  /** A local restore copy (two-way): when the version it copies was written. */
+  writtenAt?: Date;
 }
 
 /** A source entry; for a version that is itself a replica of a target version (two-way), that version's id. */
@@ -226,7 +228,8 @@ function newerWriteOnTarget(
   } else if (latest.marker !== null) {
     return undefined; // a replica (of this source, or restored): not a competing write
   }
-  const theirs = latest.lastModified?.getTime();
+  // A restore copy stands for the write it copies, not for the moment it was copied.
+  const theirs = (latest.writtenAt ?? latest.lastModified)?.getTime();
   const ours = change.lastModified?.getTime();
   if (theirs === undefined || ours === undefined) return undefined;
   const changeWins = ours > theirs || (ours === theirs && rule.sourceSite > rule.targetSite);
@@ -244,7 +247,16 @@ function placeBelowAnchor(input: SyncInput, at: number): SyncPlan {
   if (change.operation === 'put') {
     const found = target.find((e) => e.marker && replicates(e.marker, change));
     if (found) return { kind: 'found', entry: found };
-    return input.targetComplete ? late : { kind: 'need-more-target' };
+    if (!input.targetComplete) return { kind: 'need-more-target' };
+    // Two-way: the winner of a concurrent write came back to this change's site before the
+    // change went out; the losing put is still kept on both sites, below the winner.
+    if (input.lastWriterWins)
+      return {
+        kind: 'late',
+        why: 'last writer wins: a later write from the other site is already the latest on both',
+        lastWriterWins: true,
+      };
+    return late;
   }
   const below = source.slice(at + 1);
   const belowPosition = new Map<string, number>();

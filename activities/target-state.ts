@@ -29,7 +29,9 @@ async function withMarker(
   entry: VersionEntry,
 ): Promise<TargetEntry> {
   if (entry.isDeleteMarker) return entry;
-  return { ...entry, marker: await readMarkerOf(s3, ctx.markers, site, bucket, key, entry.versionId) };
+  const marker = await readMarkerOf(s3, ctx.markers, site, bucket, key, entry.versionId);
+  const writtenAt = marker === null ? ctx.markers.writtenAt(site, bucket, key, entry.versionId) : undefined;
+  return { ...entry, marker, ...(writtenAt !== undefined ? { writtenAt: new Date(writtenAt) } : {}) };
 }
 
 /** The target's history of the task's key, newest first, markers resolved as it goes. */

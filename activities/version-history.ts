@@ -130,7 +130,7 @@ export async function* keyHistory(
  * goes in directly. Bounded, oldest entries evicted first.
  */
 export class MarkerCache {
-  private readonly entries = new Map<string, ReplicaMarker | null>();
+  private readonly entries = new Map<string, { marker: ReplicaMarker | null; writtenAt?: number }>();
 
   constructor(private readonly maxEntries = 100_000) {}
 
@@ -139,19 +139,38 @@ export class MarkerCache {
   }
 
   get(site: string, bucket: string, key: string, versionId: string): ReplicaMarker | null | undefined {
-    return this.entries.get(MarkerCache.id(site, bucket, key, versionId));
+    return this.entries.get(MarkerCache.id(site, bucket, key, versionId))?.marker;
   }
 
-  set(site: string, bucket: string, key: string, versionId: string, marker: ReplicaMarker | null): void {
+  /** For a local restore copy (two-way): when the version it copies was written (epoch ms). */
+  writtenAt(site: string, bucket: string, key: string, versionId: string): number | undefined {
+    return this.entries.get(MarkerCache.id(site, bucket, key, versionId))?.writtenAt;
+  }
+
+  set(
+    site: string,
+    bucket: string,
+    key: string,
+    versionId: string,
+    marker: ReplicaMarker | null,
+    writtenAt?: number,
+  ): void {
     const id = MarkerCache.id(site, bucket, key, versionId);
     this.entries.delete(id);
-    this.entries.set(id, marker);
+    this.entries.set(id, writtenAt === undefined ? { marker } : { marker, writtenAt });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
   }
 }
+
+/**
+ * User-metadata field of a local restore copy (two-way: a site's own latest copied back on
+ * top after a losing change was inserted below): when the version it copies was written, so
+ * last writer wins judges the copy by that time, not by its own LastModified.
+ */
+export const WRITTEN_AT_FIELD = 'scal-crr-written-at';
 
 /** Reads a version's replica marker: user metadata first, then its tags (when metadata had no room). */
 export async function readMarkerOf(
@@ -179,6 +198,7 @@ export async function readMarkerOf(
     const tags = (tagging.TagSet ?? []).map((t): Tag => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
     marker = readReplicaMarker(undefined, tags);
   }
-  cache.set(site, bucket, key, versionId, marker ?? null);
+  const written = Date.parse(head.Metadata?.[WRITTEN_AT_FIELD] ?? '');
+  cache.set(site, bucket, key, versionId, marker ?? null, Number.isFinite(written) ? written : undefined);
   return marker ?? null;
 }

@@ -3,9 +3,17 @@
  * - a bucket replicated to two destination sites (each its own status);
  * - two source buckets on different sites (the stack's two MinIO servers) replicated into one
  *   target bucket, each under its own prefix, each with its own status.
- * Each ends with a per-key comparison of the whole version histories.
+ * Each ends with a per-key comparison of the whole version histories, and of the tags
+ * changed on the latest and an older version.
  */
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectTaggingCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { listHistories } from '../support/ordered-versions';
 import { checkBucket, describeFindings } from '../support/replica-check';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
@@ -37,8 +45,52 @@ async function writeChanges(s3: S3Client, bucket: string, prefix: string): Promi
       versions.push(put.VersionId!);
     }
     if (k % 2 === 0) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    // A metadata-only change of the latest and of an older version.
+    else
+      for (const versionId of [versions.at(-1)!, versions.at(-3)!])
+        await s3.send(
+          new PutObjectTaggingCommand({
+            Bucket: bucket,
+            Key: key,
+            VersionId: versionId,
+            Tagging: { TagSet: [{ Key: 'changed', Value: `${k} ${versionId.slice(0, 8)}` }] },
+          }),
+        );
   }
   return versions;
+}
+
+/** The user's tags of every version of the tagged keys, in history order, on one site. */
+async function tagsOf(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  const histories = await listHistories(s3, bucket, prefix);
+  for (const k of [1, 3]) {
+    const key = `${prefix}key-${k} é+%`;
+    for (const v of histories.get(key) ?? []) {
+      if (v.kind !== 'version') continue;
+      const got = await s3.send(
+        new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }),
+      );
+      found.push(
+        `${key}#${(got.TagSet ?? [])
+          .filter((t) => !t.Key!.startsWith('scal-crr'))
+          .map((t) => `${t.Key}=${t.Value}`)
+          .join(',')}`,
+      );
+    }
+  }
+  return found;
+}
+
+async function expectSameTags(source: S3Client, sourceBucket: string, targetBucket: string, prefix: string) {
+  const wanted = await tagsOf(source, sourceBucket, prefix);
+  expect(wanted.filter((t) => t.includes('changed=')).length).toBe(4);
+  await waitFor(
+    `the tags of s3://${targetBucket}/${prefix} to match`,
+    async () =>
+      JSON.stringify(await tagsOf(siteB, targetBucket, prefix)) === JSON.stringify(wanted) ? true : undefined,
+    30_000,
+  ).catch(async () => expect(await tagsOf(siteB, targetBucket, prefix)).toEqual(wanted));
 }
 
 async function expectIdentical(source: S3Client, sourceBucket: string, targetBucket: string, prefix: string) {
@@ -66,6 +118,8 @@ test('one bucket to two sites: both get every version in order, each with its ow
   const versions = await writeChanges(siteA, harness.sourceBucket, 'fan/');
   await expectIdentical(siteA, harness.sourceBucket, fanOut.east, 'fan/');
   await expectIdentical(siteA, harness.sourceBucket, fanOut.west, 'fan/');
+  await expectSameTags(siteA, harness.sourceBucket, fanOut.east, 'fan/');
+  await expectSameTags(siteA, harness.sourceBucket, fanOut.west, 'fan/');
   const last = versions.at(-1)!;
   expect((await harness.waitForVersion('east', 'fan/key-3 é+%', last)).status).toBe('COMPLETED');
   expect((await harness.waitForVersion('west', 'fan/key-3 é+%', last)).status).toBe('COMPLETED');
@@ -78,6 +132,8 @@ test('two source buckets on different sites into one bucket, under their own pre
   ]);
   await expectIdentical(siteA, harness.sourceBucket, hub, 'a/');
   await expectIdentical(siteB, fromB, hub, 'b/');
+  await expectSameTags(siteA, harness.sourceBucket, hub, 'a/');
+  await expectSameTags(siteB, fromB, hub, 'b/');
   // Each source has its own replication workflows and status.
   const a = await harness.waitForVersion('hub', 'a/key-3 é+%', fromA.at(-1)!);
   const b = await harness.waitForVersion('hub', 'b/key-3 é+%', fromBVersions.at(-1)!, {

@@ -257,3 +257,101 @@ test('tag changes on either side converge: a change on a replica reaches the ori
     30_000,
   );
 }, 240_000);
+
+test('overwrites, deletes and tag changes on both sides at once converge key by key', async () => {
+  const keys = Array.from({ length: 6 }, (_, i) => `mixed/${i} é+%`);
+  // Every key starts on one side and reaches the other.
+  for (const [i, key] of keys.entries())
+    await (i % 2 === 0 ? siteA : siteB).send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key} v0` }),
+    );
+  await settle(keys, Object.fromEntries(keys.map((k) => [k, [1, 1]])));
+  // Then, at once on both sides: keys 0-1 get overwritten and deleted on both, keys 2-3 get
+  // an overwrite on one side and a delete on the other, keys 4-5 get tag changes on both
+  // sides (and an overwrite of key 5 on A after its tags settle).
+  const site = (s: 'A' | 'B') => (s === 'A' ? siteA : siteB);
+  const put = (s: 'A' | 'B', key: string, body: string) =>
+    site(s).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  const del = (s: 'A' | 'B', key: string) =>
+    site(s).send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  await Promise.all([
+    (async () => {
+      await put('A', keys[0]!, 'A1');
+      await del('A', keys[0]!);
+      await put('A', keys[0]!, 'A2');
+    })(),
+    (async () => {
+      await del('B', keys[0]!);
+      await put('B', keys[0]!, 'B1');
+    })(),
+    put('A', keys[1]!, 'A1').then(() => put('A', keys[1]!, 'A2')),
+    put('B', keys[1]!, 'B1').then(() => del('B', keys[1]!)),
+    put('A', keys[2]!, 'A1'),
+    del('B', keys[2]!),
+    del('A', keys[3]!),
+    put('B', keys[3]!, 'B1'),
+    setTags(siteA, keys[4]!, { side: 'A' }).then(() => setTags(siteA, keys[4]!, { side: 'A', step: '2' })),
+    setTags(siteB, keys[4]!, { side: 'B' }),
+    setTags(siteB, keys[5]!, { side: 'B' }),
+  ]);
+  await tagsConverge([keys[5]!]);
+  await put('A', keys[5]!, 'A1');
+
+  // Per key: the same latest (body or deleted), the same set of bodies, the same tags on
+  // the latest, on both sites; stable 5 s later (no echo, no version count growing).
+  const bodiesOf = async (s3: S3Client, key: string) => {
+    const histories = await listHistories(s3, bucket, key);
+    const bodies = new Set<string>();
+    for (const v of histories.get(key) ?? []) {
+      if (v.kind !== 'version') continue;
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }));
+      bodies.add(await got.Body!.transformToString());
+    }
+    return [...bodies].sort();
+  };
+  const view = async () =>
+    Promise.all(
+      keys.map(async (key) => {
+        const [latestA, latestB, bodiesA, bodiesB] = await Promise.all([
+          latestBody(siteA, key),
+          latestBody(siteB, key),
+          bodiesOf(siteA, key),
+          bodiesOf(siteB, key),
+        ]);
+        const tagsA = latestA === 'deleted' ? {} : await userTagsOf(siteA, key);
+        const tagsB = latestB === 'deleted' ? {} : await userTagsOf(siteB, key);
+        return {
+          key,
+          a: { latest: latestA, bodies: bodiesA, tags: tagsA },
+          b: { latest: latestB, bodies: bodiesB, tags: tagsB },
+        };
+      }),
+    );
+  const converged = await waitFor(
+    'both sites to agree key by key',
+    async () => {
+      const v = await view();
+      return v.every((k) => JSON.stringify(k.a) === JSON.stringify(k.b)) ? v : undefined;
+    },
+    90_000,
+  ).catch(async (err: unknown) => {
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(await view(), null, 1)}`);
+  });
+  // Every body written on either side is on both sites (losing puts are kept below the winner).
+  expect(converged[0]!.a.bodies).toEqual(expect.arrayContaining(['A1', 'A2', 'B1']));
+  expect(converged[1]!.a.bodies).toEqual(expect.arrayContaining(['A1', 'A2', 'B1']));
+  expect(converged[2]!.a.bodies).toEqual(expect.arrayContaining(['A1']));
+  expect(converged[3]!.a.bodies).toEqual(expect.arrayContaining(['B1']));
+  // Tags: key 5's tags agreed before A's overwrite; key 4: the last change (A's second) wins
+  // unless B's came later, and either way both sites agree.
+  expect([{ side: 'B' }, { side: 'A', step: '2' }]).toContainEqual(converged[4]!.a.tags);
+  expect(converged[5]!.a.latest).toBe('A1');
+  const counts = async () =>
+    Promise.all(
+      keys.map(async (k) => [(await historyOf(siteA, k)).length, (await historyOf(siteB, k)).length]),
+    );
+  const before = await counts();
+  await new Promise((r) => setTimeout(r, 5_000));
+  expect(await view()).toEqual(converged);
+  expect(await counts()).toEqual(before);
+}, 240_000);

@@ -204,6 +204,58 @@ describe('placing a delete marker on the target', () => {
     expect(segmentOf(plan(dm('d1'), s, [marker, original]))).toBe('d1 / 1');
   });
 
+  test('two-way: a restore copy of a local write competes with the time of that write, not its own', () => {
+    const lww = { lastWriterWins: { sourceSite: 'a', targetSite: 'b' } };
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    // Target b: its own write W (t=10), then a restore copy of W made at t=30.
+    const w: TargetEntry = {
+      versionId: 'w',
+      isDeleteMarker: false,
+      isLatest: false,
+      marker: null,
+      lastModified: at(10),
+    };
+    const copy: TargetEntry = {
+      versionId: 'w-copy',
+      isDeleteMarker: false,
+      isLatest: true,
+      marker: null,
+      lastModified: at(30),
+      writtenAt: at(10),
+    };
+    // Source a: a put at t=20, later than W: it wins over the copy (it would lose to t=30).
+    const s: SourceEntry[] = [
+      { versionId: 'v20', isDeleteMarker: false, isLatest: true, lastModified: at(20) },
+    ];
+    expect(plan(put('v20'), s, [copy, w], lww).kind).toBe('sync');
+    // A put at t=5 loses to W, restore copy or not.
+    const early: SourceEntry[] = [
+      { versionId: 'v5', isDeleteMarker: false, isLatest: true, lastModified: at(5) },
+    ];
+    expect(plan(put('v5'), early, [copy, w], lww)).toMatchObject({ kind: 'late', lastWriterWins: true });
+    // Without the copy's original time, its own LastModified decides (the bug this guards).
+    const { writtenAt: _, ...bare } = copy;
+    expect(plan(put('v20'), s, [bare, w], lww)).toMatchObject({ kind: 'late', lastWriterWins: true });
+  });
+
+  test('two-way: a losing put whose winner already came back to its site is still kept below it', () => {
+    const lww = { lastWriterWins: { sourceSite: 'a', targetSite: 'b' } };
+    const [r1] = target('R(v1)');
+    const w: TargetEntry = { versionId: 'w', isDeleteMarker: false, isLatest: true, marker: null };
+    // Source a: v1, v2 (the loser), then its replica of b's winner w on top.
+    const s: SourceEntry[] = [
+      { versionId: 'w-on-a', isDeleteMarker: false, isLatest: true, originOnTarget: 'w' },
+      { versionId: 'v2', isDeleteMarker: false, isLatest: false },
+      { versionId: 'v1', isDeleteMarker: false, isLatest: false },
+    ];
+    expect(plan(put('v2'), s, [w, r1!], lww)).toMatchObject({ kind: 'late', lastWriterWins: true });
+    // One-way, the same history is a late change, not inserted.
+    expect(plan(put('v2'), s, [w, r1!])).toEqual({
+      kind: 'late',
+      why: 'a newer source version is already on the target',
+    });
+  });
+
   test('without delete-marker replication, markers are left out of the segment', () => {
     expect(
       segmentOf(
