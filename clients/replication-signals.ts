@@ -8,7 +8,7 @@ import {
   replicationTasksSignal,
   taskQueueFor,
 } from '../shared/workflow-contract';
-import { replicationWorkflowId } from '../shared/workflow-id';
+import { replicationWorkflowId, searchableKey } from '../shared/workflow-id';
 
 /** How tasks reach the per-key replication workflows: the populator's journal and backfills share it. */
 
@@ -95,7 +95,7 @@ export async function signalReplicationTasks(
     staticSummary: `${entry.sourceSite !== undefined ? `${entry.sourceSite}: ` : ''}s3://${entry.bucket}/${entry.key} → ${target.site}`,
     typedSearchAttributes: [
       { key: CRR_BUCKET, value: entry.bucket },
-      { key: CRR_KEY, value: entry.key },
+      { key: CRR_KEY, value: searchableKey(entry.key) },
       { key: CRR_SITE, value: target.site },
     ],
   });

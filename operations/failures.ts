@@ -7,6 +7,7 @@ import {
   type FailedMemo,
 } from '../shared/workflow-contract';
 import { CRR_BUCKET, CRR_KEY, CRR_SITE, CRR_STATUS } from '../shared/search-attributes';
+import { searchableKey } from '../shared/workflow-id';
 import { queryLiteral } from './backlog';
 
 export interface FailedReplication {
@@ -51,7 +52,7 @@ function keysQuery(state: string, filters: { site?: string; bucket?: string; key
     state,
     filters.site && `CrrSite = ${quote(filters.site)}`,
     filters.bucket && `CrrBucket = ${quote(filters.bucket)}`,
-    filters.key && `CrrKey = ${quote(filters.key)}`,
+    filters.key && `CrrKey = ${quote(searchableKey(filters.key))}`,
   ]
     .filter(Boolean)
     .join(' AND ');

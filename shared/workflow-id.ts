@@ -1,8 +1,26 @@
 import { createHash } from 'node:crypto';
 
-// Temporal caps workflow ids (1000 bytes on our stack, configurable per server); keys may be
-// 1024 bytes, so long ids keep a readable head and end with a hash of the whole key.
-const MAX_ID_BYTES = 800;
+// Temporal caps workflow ids per server (`limit.maxIDLength`; 1000 bytes on the dev server),
+// and its SQL schemas store them in 255-character columns (CRR_TEMPORAL=server, PostgreSQL).
+// Keys may be 1024 bytes: a longer id keeps a readable head and ends with a hash of the key.
+export const MAX_ID_BYTES = 255;
+/** 128 bits of SHA-256, hex. */
+const DIGEST_CHARS = 32;
+
+/** `prefix` + as much of `tail` as fits + `…sha256:<digest of tail>`, within MAX_ID_BYTES. */
+function fitted(prefix: string, tail: string): string {
+  const plain = prefix + tail;
+  if (Buffer.byteLength(plain, 'utf8') <= MAX_ID_BYTES) return plain;
+  const digest = createHash('sha256').update(tail, 'utf8').digest('hex').slice(0, DIGEST_CHARS);
+  const suffix = `…sha256:${digest}`;
+  const room = Math.max(0, MAX_ID_BYTES - Buffer.byteLength(prefix + suffix, 'utf8'));
+  // Cut on a character boundary (a cut UTF-8 sequence decodes to U+FFFD, dropped).
+  const head = Buffer.from(tail, 'utf8')
+    .subarray(0, room)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+  return prefix + head + suffix;
+}
 
 /** The id of the workflow that orders one key's versions for one destination site. */
 export function replicationWorkflowId(
@@ -12,14 +30,7 @@ export function replicationWorkflowId(
   sourceSite?: string,
 ): string {
   // A bucket on another source site than the config's `sourceSite` is named with its site.
-  const plain = `crr/${site}/${sourceSite !== undefined ? `${sourceSite}:` : ''}${bucket}/${key}`;
-  if (Buffer.byteLength(plain, 'utf8') <= MAX_ID_BYTES) return plain;
-  const digest = createHash('sha256').update(key, 'utf8').digest('hex');
-  const head = Buffer.from(key, 'utf8')
-    .subarray(0, 200)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
-  return `crr/${site}/${sourceSite !== undefined ? `${sourceSite}:` : ''}${bucket}/${head}…sha256:${digest}`;
+  return fitted(`crr/${site}/${sourceSite !== undefined ? `${sourceSite}:` : ''}${bucket}/`, key);
 }
 
 /** One backfill per (site, bucket, prefix); long prefixes end with a hash, as key ids do. */
@@ -29,8 +40,20 @@ export function backfillWorkflowId(
   bucket: string,
   prefix: string,
 ): string {
-  const plain = `crr-backfill/${taskQueuePrefix}/${site}/${bucket}/${prefix}`;
-  if (Buffer.byteLength(plain, 'utf8') <= MAX_ID_BYTES) return plain;
-  const digest = createHash('sha256').update(prefix, 'utf8').digest('hex');
-  return `crr-backfill/${taskQueuePrefix}/${site}/${bucket}/${prefix.slice(0, 100)}…sha256:${digest}`;
+  return fitted(`crr-backfill/${taskQueuePrefix}/${site}/${bucket}/`, prefix);
+}
+
+/** Keyword search attribute values Temporal's SQL visibility stores (255-character columns). */
+export const MAX_KEYWORD_BYTES = 255;
+
+/**
+ * The CrrKey of a key: the key itself, or its first 255 bytes (on a character boundary) for
+ * longer keys, on every server alike. Queries by key use the same value.
+ */
+export function searchableKey(key: string): string {
+  if (Buffer.byteLength(key, 'utf8') <= MAX_KEYWORD_BYTES) return key;
+  return Buffer.from(key, 'utf8')
+    .subarray(0, MAX_KEYWORD_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
 }

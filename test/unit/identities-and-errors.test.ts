@@ -7,7 +7,7 @@ import { plainMd5Etag } from '../../shared/s3-names';
 import { compareSequences } from '../../shared/replica-marker';
 import { upsertProfile } from '../../config/credentials-file';
 import { resolveSiteCredentials } from '../../config/credentials';
-import { replicationWorkflowId } from '../../shared/workflow-id';
+import { replicationWorkflowId, searchableKey } from '../../shared/workflow-id';
 import { createHash } from 'node:crypto';
 
 describe('workflow ids', () => {
@@ -19,11 +19,27 @@ describe('workflow ids', () => {
     const key = 'é'.repeat(512);
     const other = `${'é'.repeat(511)}e!`;
     const id = replicationWorkflowId('west', 'photos', key);
-    expect(Buffer.byteLength(id)).toBeLessThan(1000);
+    // Within what Temporal's SQL schemas store (255), on a character boundary.
+    expect(Buffer.byteLength(id)).toBeLessThanOrEqual(255);
+    expect(id).not.toContain('\uFFFD');
+    expect(id).toMatch(/^crr\/west\/photos\/é+…sha256:[0-9a-f]{32}$/);
     expect(id).toBe(replicationWorkflowId('west', 'photos', key));
     expect(id).not.toBe(replicationWorkflowId('west', 'photos', other));
-    expect(id).toContain(createHash('sha256').update(key).digest('hex'));
+    expect(id).toContain(createHash('sha256').update(key).digest('hex').slice(0, 32));
+    // The longest id that needs no hash is kept whole.
+    const fits = 'k'.repeat(255 - 'crr/west/photos/'.length);
+    expect(replicationWorkflowId('west', 'photos', fits)).toBe(`crr/west/photos/${fits}`);
+    expect(replicationWorkflowId('west', 'photos', `${fits}k`)).toMatch(/…sha256:/);
   });
+});
+
+test('CrrKey holds keys up to 255 bytes whole, and the head of longer ones', () => {
+  expect(searchableKey('a b/ü.jpg')).toBe('a b/ü.jpg');
+  const long = 'é'.repeat(512);
+  const value = searchableKey(long);
+  expect(Buffer.byteLength(value)).toBeLessThanOrEqual(255);
+  expect(long.startsWith(value)).toBe(true);
+  expect(value).not.toContain('\uFFFD');
 });
 
 describe('error classification', () => {
