@@ -5,7 +5,7 @@ import { CRR_REASON, CRR_STATUS } from '../../shared/search-attributes';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../support/journal-records';
 import { ReplicationHarness } from '../support/replication-harness';
-import { headLatest, replicaHistory } from '../support/s3-helpers';
+import { headLatest, replicaHistory, waitFor } from '../support/s3-helpers';
 import { kafkaFor, s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 import { formatSiteReplication } from '../../cli/commands/status';
 import { lookupReplication } from '../../operations/replication-lookup';
@@ -182,7 +182,17 @@ describe('journal formats, dead letters, loops and failures', () => {
     // The stable code is searchable: `temporal workflow list --query 'CrrReason="INVALID_CREDENTIALS"'`.
     expect(brokenAttributes.get(CRR_REASON)).toBe(failed.reason!.slice(1, failed.reason!.indexOf(']')));
 
-    const listed = await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket });
+    const listed = await waitFor(
+      'the key in the failed list',
+      async () => {
+        const found = await listFailed(harness.temporal, {
+          site: 'broken-site',
+          bucket: harness.sourceBucket,
+        });
+        return found.length > 0 ? found : undefined;
+      },
+      10_000,
+    );
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ key, site: 'broken-site' });
     expect(listed[0]!.failed[0]!.versionId).toBe(put.VersionId);
@@ -235,8 +245,15 @@ describe('journal formats, dead letters, loops and failures', () => {
     );
     await broken.result();
     expect((await broken.describe()).typedSearchAttributes.get(CRR_STATUS)).toBe('COMPLETED');
-    expect(await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket })).toEqual(
-      [],
+    // Visibility (what `failed` lists) follows the run's close a moment later.
+    await waitFor(
+      'the dismissed key to leave the failed list',
+      async () =>
+        (await listFailed(harness.temporal, { site: 'broken-site', bucket: harness.sourceBucket })).length ===
+        0
+          ? true
+          : undefined,
+      10_000,
     );
   });
 
