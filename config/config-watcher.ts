@@ -88,12 +88,8 @@ export function applyConfigChange(
   const fixed = options.fixedConnections ?? [current.sourceSite];
   restartNeeded.push(...sites.changed.filter((s) => fixed.includes(s)).map((s) => `sites.${s}`));
   if (reloaded.includes('replication')) current.replication = next.replication;
-  if (reloaded.includes('sources')) {
-    // A new source site's journal is another Kafka topic: the populator subscribes at start.
-    for (const site of Object.keys(next.sources))
-      if (!(site in current.sources)) restartNeeded.push(`sources.${site} (its journal topic)`);
-    current.sources = next.sources;
-  }
+  // A new source site's journal is another Kafka topic: the populator rejoins with it.
+  if (reloaded.includes('sources')) current.sources = next.sources;
   if (reloaded.includes('defaultDestinationSite'))
     current.defaultDestinationSite = next.defaultDestinationSite;
   if (reloaded.includes('sites')) current.sites = next.sites;

@@ -447,6 +447,13 @@ export function sourceSites(config: Pick<EngineConfig, 'sourceSite' | 'sources'>
   return [config.sourceSite, ...Object.keys(config.sources ?? {}).filter((s) => s !== config.sourceSite)];
 }
 
+/** Every source site's journal topic, the default one first. */
+export function journalTopicsOf(
+  config: Pick<EngineConfig, 'sourceSite' | 'sources' | 'sites' | 'kafka'>,
+): string[] {
+  return [...new Set(sourceSites(config).map((site) => journalTopicOf(config, site)))];
+}
+
 /** The Kafka topic a source site's journal arrives on. */
 export function journalTopicOf(
   config: Pick<EngineConfig, 'sourceSite' | 'sites' | 'kafka'>,

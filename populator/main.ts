@@ -11,7 +11,12 @@ import { clientFor, createSiteClients } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { lazyTemporalClient } from '../clients/temporal';
 import { watchEngineConfig } from '../config/config-watcher';
-import { defaultConfigPath, destinationSites, loadEngineConfig } from '../config/engine-config';
+import {
+  defaultConfigPath,
+  destinationSites,
+  journalTopicsOf,
+  loadEngineConfig,
+} from '../config/engine-config';
 import { populatorMetrics } from '../metrics/populator-metrics';
 import { collectProcessMetrics, processRegistry } from '../metrics/registry';
 import { startMetricsServer } from '../metrics/server';
@@ -33,7 +38,7 @@ async function main(): Promise<void> {
   // A lazy connection lets the populator start (and wait) while Temporal is still down.
   const temporal = lazyTemporalClient(config);
   const producer = kafka.producer();
-  const clients = createSiteClients(config);
+  let clients = createSiteClients(config);
   const metricsOn = config.populator.metricsPort > 0;
   const metrics = populatorMetrics();
   if (metricsOn) {
@@ -48,25 +53,44 @@ async function main(): Promise<void> {
     logger,
     component: 'populator',
   });
-  const populator = createPopulator({
-    config,
-    // Partitions whose lane finished are fetched again at the next fetch: a short long-poll
-    // keeps that prompt when the other partitions are idle.
-    consumer: kafka.consumer({
-      groupId: config.kafka.consumerGroup,
-      maxWaitTimeInMs: config.populator.fetchMaxWaitMs,
-    }),
-    producer,
-    temporal: temporal.client,
-    source: (site) => clientFor(clients, site),
-    // Partitions are consumed concurrently: gather their PENDING events into one request.
-    status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
-    logger,
-    metrics,
-  });
+  const makePopulator = () =>
+    createPopulator({
+      config,
+      // Partitions whose lane finished are fetched again at the next fetch: a short long-poll
+      // keeps that prompt when the other partitions are idle.
+      consumer: kafka.consumer({
+        groupId: config.kafka.consumerGroup,
+        maxWaitTimeInMs: config.populator.fetchMaxWaitMs,
+      }),
+      producer,
+      temporal: temporal.client,
+      source: (site) => clientFor(clients, site),
+      // Partitions are consumed concurrently: gather their PENDING events into one request.
+      status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
+      logger,
+      metrics,
+    });
+  let populator = makePopulator();
+  let topics = journalTopicsOf(config);
   await populator.start();
-  // Rules added or changed with `replication setup` apply without a restart.
-  const configWatcher = watchEngineConfig(configFile, config, logger);
+  // Rules added or changed with `replication setup` apply without a restart; a new source
+  // site's journal is another topic: the populator then leaves the group and joins again
+  // subscribed to every topic (what the old one had not committed is consumed again, and
+  // the workflows drop what they already have).
+  const configWatcher = watchEngineConfig(configFile, config, logger, undefined, undefined, {
+    onChange: async () => {
+      const next = journalTopicsOf(config);
+      if (next.length === topics.length && next.every((t) => topics.includes(t))) return;
+      logger.info({ from: topics, to: next }, 'journal topics changed: rejoining the group with every topic');
+      await populator.stop();
+      const previous = clients;
+      clients = createSiteClients(config);
+      for (const client of previous.values()) client.destroy();
+      topics = next;
+      populator = makePopulator();
+      await populator.start();
+    },
+  });
   // Keys waiting per site (Temporal visibility counts) and consumer lag (Kafka), every 15 s.
   const backlog = metricsOn
     ? startBacklogObserver({

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { StatusPublisher } from '../clients/status-publisher';
-import { journalTopicOf, sourceSites, type EngineConfig } from '../config/engine-config';
+import { journalTopicsOf, type EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
 import { offsetAfter, populatorMetrics, type PopulatorMetrics } from '../metrics/populator-metrics';
 import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
@@ -89,7 +89,7 @@ export function createPopulator(deps: PopulatorDeps) {
     return found;
   };
   // Every source site's journal topic: the default one first.
-  const journalTopics = [...new Set(sourceSites(config).map((site) => journalTopicOf(config, site)))];
+  const journalTopics = journalTopicsOf(config);
   /** The lag series of a partition: its number on the default journal topic, `<topic>/<n>` on others. */
   const lagLabel = (topic: string, partition: number) =>
     topic === config.kafka.journalTopic ? partition : `${topic}/${partition}`;

@@ -301,3 +301,48 @@ test('a config file that does not validate is refused with the reason; replicati
   expect([readyLines(worker), readyLines(populator)]).toEqual([1, 1]);
   expect(worker.grep(/applying the config change failed|could not start/)).toEqual([]);
 }, 120_000);
+
+test('a new source site added with `replication setup --source-site` is consumed by the running populator', async () => {
+  const back = { source: uniqueBucket('reload-back-src'), target: uniqueBucket('reload-back-dst') };
+  const rejoins = populator.grep(/journal topics changed/, 1000).length;
+  const consuming = populator.grep(/"msg":"populator consuming"/, 1000).length;
+  // Bucket on the stack's target MinIO (site "target", journal topic crr-journal-target)
+  // replicated to the source MinIO (site "source").
+  const result = await replication(
+    'setup',
+    '--source-site',
+    'target',
+    '--source-bucket',
+    back.source,
+    '--source-profile',
+    'crr-target',
+    '--source-endpoint',
+    stack.sites.target.endpoint,
+    '--site',
+    'source',
+    '--target-bucket',
+    back.target,
+    '--target-profile',
+    'crr-source',
+    '--target-endpoint',
+    stack.sites.source.endpoint,
+  );
+  expect(result.code).toBe(0);
+  const line = await waitForLog(populator, /journal topics changed/, rejoins, 15_000);
+  expect(JSON.parse(line)).toMatchObject({ to: expect.arrayContaining(['crr-journal-target']) });
+  await waitForLog(populator, /"msg":"populator consuming"/, consuming, 60_000);
+
+  const put = await target.send(new PutObjectCommand({ Bucket: back.source, Key: 'from-target', Body: 'b' }));
+  const replica = await waitFor(
+    `s3://${back.source}/from-target replicated to the source site`,
+    () =>
+      source.send(new HeadObjectCommand({ Bucket: back.target, Key: 'from-target' })).catch(() => undefined),
+    60_000,
+  );
+  expect(replica.Metadata?.['scal-replication-status']).toBe('REPLICA');
+  expect(replica.Metadata?.['scal-version-id']).toBe(put.VersionId);
+  // The other rules go on, the same processes.
+  await replicated(first.source, first.target, 'after-rejoin/1', 30_000);
+  expect([worker.running, populator.running]).toEqual([true, true]);
+  expect(populator.grep(/applying the config change failed/)).toEqual([]);
+}, 150_000);
