@@ -108,6 +108,8 @@ export interface BackfillContext {
   mc?: string;
   /** Each engine started here (the caller stops what is left on failure). */
   started: (engine: Engine) => void;
+  /** Worker processes per engine (BENCH_WORKERS). */
+  workers?: number;
 }
 
 const bucketOf = (spec: BackfillSpec, purpose: string) => `bench-${spec.id.toLowerCase()}-${purpose}`;
@@ -173,7 +175,7 @@ async function measureOurs(
   );
   if (problems > 0) throw new Error(`setup failed for ${bucket}`);
   // Fresh worker and populator processes that read the rule at start, as after a deployment.
-  const engine = await startEngine(ctx.engineFiles, ctx.info.logDir);
+  const engine = await startEngine(ctx.engineFiles, ctx.info.logDir, ctx.workers);
   ctx.started(engine);
   try {
     const config = loadEngineConfig(ctx.engineFiles.configPath);

@@ -9,6 +9,52 @@ export type Classifier = (argv: string[], pid: number) => string | undefined;
 export const temporalDevServer: Classifier = (argv) =>
   path.basename(argv[0] ?? '') === 'temporal' && argv.includes('start-dev') ? 'temporal' : undefined;
 
+/**
+ * CRR_TEMPORAL=server's processes (stack/temporal-server.ts): the Temporal server and the Web UI
+ * server are both Go binaries named `server`, told apart by their `--root` folder.
+ */
+export const temporalServerProcess: Classifier = (argv) => {
+  if (path.basename(argv[0] ?? '') !== 'server' || !argv.includes('start')) return undefined;
+  const root = path.basename(argv[argv.indexOf('--root') + 1] ?? '');
+  if (root === 'temporal-server') return 'temporal';
+  if (root === 'temporal-ui') return 'temporal ui';
+  return undefined;
+};
+
+/** The parent pid of a process, from /proc/<pid>/stat. */
+function parentPid(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/**
+ * PostgreSQL under CRR_TEMPORAL=server: the postmaster (`postgres -D <dataDir>/postgres/...`,
+ * which `stateDir` must name when given) and every child of it — the connection backends
+ * (`postgres: crr temporal 127.0.0.1(…) idle`), the WAL writer, checkpointer and the others.
+ * Backends that exit within a window take their CPU with them (the server keeps pooled
+ * connections open for an hour, so this is rare).
+ */
+export function postgresProcess(stateDir?: string): Classifier {
+  const isPostmaster = (argv: string[]) =>
+    path.basename(argv[0] ?? '') === 'postgres' &&
+    argv.includes('-D') &&
+    (!stateDir || argv.some((a) => a.includes(stateDir)));
+  return (argv, pid) => {
+    if (!(argv[0] ?? '').startsWith('postgres') && path.basename(argv[0] ?? '') !== 'postgres')
+      return undefined;
+    if (isPostmaster(argv)) return 'postgres';
+    try {
+      const parent = fs
+        .readFileSync(`/proc/${parentPid(pid)}/cmdline`, 'utf8')
+        .split('\0')
+        .filter(Boolean);
+      return isPostmaster(parent) ? 'postgres' : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineCpuSeconds(): { busy: number; total: number } {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;

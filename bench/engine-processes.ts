@@ -30,9 +30,22 @@ export const BACKFILL_SETTINGS: Record<string, number> = {
   ...(JSON.parse(process.env.BENCH_BACKFILL ?? '{}') as Record<string, number>),
 };
 
-/** The engine under test: the production bundle's worker and populator, each a process of its own. */
+/**
+ * BENCH_WORKERS: how many worker processes each workload runs (default 1). They poll the same
+ * task queues, as the replicas of a deployment do; one populator feeds them all.
+ */
+export function workerProcessCount(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BENCH_WORKERS ?? '1';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`BENCH_WORKERS=${raw}: expected 1 to 16`);
+  return n;
+}
+
+/** The engine under test: the production bundle's workers and populator, each a process of its own. */
 export interface Engine {
+  /** The first worker process (the only one unless BENCH_WORKERS > 1). */
   worker: ChildProcess;
+  workers: ChildProcess[];
   populator: ChildProcess;
 }
 
@@ -69,7 +82,7 @@ function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir
         `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
       ]
     : [];
-  const flags = name === 'worker' ? WORKER_NODE_FLAGS : [];
+  const flags = name.startsWith('worker') ? WORKER_NODE_FLAGS : [];
   return spawn(process.execPath, [...profile, ...flags, path.join(repoRoot, 'dist', entry)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
@@ -77,14 +90,19 @@ function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir
 }
 
 /** Resolves once both processes have had time to connect to Kafka and Temporal. */
-export async function startEngine(files: EngineFiles, logDir: string): Promise<Engine> {
+export async function startEngine(files: EngineFiles, logDir: string, workerCount = 1): Promise<Engine> {
   const env = {
     CRR_CONFIG: files.configPath,
     AWS_SHARED_CREDENTIALS_FILE: files.credentialsPath,
     CRR_LOG_LEVEL: 'warn',
   };
+  // A second worker finds the metrics port taken: it warns and runs without metrics.
+  const workers = Array.from({ length: workerCount }, (_, i) =>
+    spawnEngine(i === 0 ? 'worker' : `worker-${i + 1}`, 'workers/main.js', env, logDir),
+  );
   const engine = {
-    worker: spawnEngine('worker', 'workers/main.js', env, logDir),
+    worker: workers[0]!,
+    workers,
     populator: spawnEngine('populator', 'populator/main.js', env, logDir),
   };
   await new Promise((r) => setTimeout(r, 5000));
@@ -93,7 +111,7 @@ export async function startEngine(files: EngineFiles, logDir: string): Promise<E
 
 export async function stopEngine(engine: Engine): Promise<void> {
   await Promise.all(
-    [engine.worker, engine.populator].map(
+    [...engine.workers, engine.populator].map(
       (child) =>
         new Promise<void>((resolve) =>
           child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')),

@@ -2,7 +2,13 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { createS3Client } from '../clients/s3';
 import type { StackInfo } from '../stack/stack';
-import { ComponentCpuSampler, temporalDevServer, type Classifier } from './component-cpu';
+import {
+  ComponentCpuSampler,
+  postgresProcess,
+  temporalDevServer,
+  temporalServerProcess,
+  type Classifier,
+} from './component-cpu';
 import type { CompletionTracker } from './completion-tracker';
 import type { Engine } from './engine-processes';
 import { log } from './log';
@@ -23,14 +29,18 @@ export interface EngineUnderTest {
 export function stackClassifier(ctx: { info: StackInfo; engine?: Engine }): Classifier {
   const sourcePort = new URL(ctx.info.sites.source.endpoint).port;
   const targetPort = new URL(ctx.info.sites.target.endpoint).port;
+  const postgres = postgresProcess(ctx.info.stateDir);
   return (argv, pid) => {
     if (pid === process.pid) return 'load generator';
-    if (ctx.engine && pid === ctx.engine.worker.pid) return 'worker';
+    if (ctx.engine?.workers.some((w) => w.pid === pid)) return 'worker';
     if (ctx.engine && pid === ctx.engine.populator.pid) return 'populator';
     const program = path.basename(argv[0] ?? '');
     // Other stacks (test suites) may run their own Temporal and Kafka on the same machine.
     const ofThisStack = argv.some((a) => a.includes(ctx.info.stateDir));
     if (temporalDevServer(argv, pid) && ofThisStack) return 'temporal';
+    // CRR_TEMPORAL=server: the server, its Web UI and PostgreSQL (postmaster and backends).
+    if (ofThisStack && temporalServerProcess(argv, pid)) return temporalServerProcess(argv, pid);
+    if (postgres(argv, pid)) return 'postgres';
     if (program === 'java' && argv.includes('kafka.Kafka') && ofThisStack) return 'kafka';
     if (program === 'minio' && argv.includes('server')) {
       if (argv.includes(`127.0.0.1:${sourcePort}`)) return 'minio source';
@@ -57,10 +67,11 @@ export async function measureOurs(
 ): Promise<{ ours: WorkloadResult['ours']; bytes: number }> {
   const componentSampler = new ComponentCpuSampler(stackClassifier(ctx));
   componentSampler.start();
-  const workerSampler = new ProcessSampler(ctx.engine.worker.pid!);
-  const workerStartRssMiB = workerSampler.rssBytes() / 1024 / 1024;
+  // With BENCH_WORKERS > 1: the RSS is the largest of the worker processes', the CPU their sum.
+  const workerSamplers = ctx.engine.workers.map((w) => new ProcessSampler(w.pid!));
+  const workerStartRssMiB = Math.max(...workerSamplers.map((w) => w.rssBytes())) / 1024 / 1024;
   const populatorSampler = new ProcessSampler(ctx.engine.populator.pid!);
-  workerSampler.start();
+  for (const w of workerSamplers) w.start();
   populatorSampler.start();
   const records: PutRecord[] = await spec.run(s3, bucket);
   const putsDone = Date.now();
@@ -70,7 +81,11 @@ export async function measureOurs(
     30 * 60_000,
   );
   const componentUse = componentSampler.stop();
-  const workerUse = workerSampler.stop();
+  const workerUses = workerSamplers.map((w) => w.stop());
+  const workerUse = {
+    peakRssMiB: Math.max(...workerUses.map((w) => w.peakRssMiB)),
+    cpuSeconds: workerUses.reduce((sum, w) => sum + w.cpuSeconds, 0),
+  };
   const populatorUse = populatorSampler.stop();
   const firstPut = Math.min(...records.map((r) => r.putAt));
   const completions = records.map((r) => ctx.tracker.completions.get(`${bucket}|${r.versionId}`)!);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import * as prettier from 'prettier';
 import os from 'node:os';
 import path from 'node:path';
+import { JOURNAL_PARTITIONS } from '../shared/topics';
 import { repoRoot } from '../stack/paths';
 
 export interface Throughput {
@@ -115,6 +116,33 @@ export interface BackfillWorkloadResult {
   errors?: Record<string, string>;
 }
 
+export interface TemporalCeiling {
+  workflowsPerSecond: number;
+  seconds: number;
+  serverCpuMsPerWorkflow?: number;
+  /** PostgreSQL's CPU per empty workflow (CRR_TEMPORAL=server only). */
+  databaseCpuMsPerWorkflow?: number;
+}
+
+export interface TemporalUnderTest {
+  /** `dev`: the Temporal CLI dev server (SQLite, 1 shard); `server`: the server on PostgreSQL. */
+  kind: 'dev' | 'server';
+  /** History shards of the server (CRR_TEMPORAL_SHARDS). */
+  shards?: number;
+}
+
+/** One stack of a multi-configuration run (BENCH_TEMPORAL=both, BENCH_WORKERS=1,2). */
+export interface ConfigurationResult {
+  label: string;
+  temporal: TemporalUnderTest;
+  workerProcesses: number;
+  temporalCeiling: TemporalCeiling;
+  workloads: WorkloadResult[];
+  backfill?: BackfillWorkloadResult[];
+  loadAverage: number[];
+  runSeconds: number;
+}
+
 export interface BenchResult {
   date: string;
   scale: number;
@@ -125,7 +153,16 @@ export interface BenchResult {
   /** Set when BENCH_ONLY picked some workloads: printed only, docs/BENCHMARKS.md is left alone. */
   only?: string[];
   /** Signal-with-start of empty workflows: what the Temporal server alone sustains. */
-  temporalCeiling: { workflowsPerSecond: number; seconds: number; serverCpuMsPerWorkflow?: number };
+  temporalCeiling: TemporalCeiling;
+  /** The Temporal the top-level workloads ran on (absent in older results: the dev server). */
+  temporal?: TemporalUnderTest;
+  /** Worker processes per workload (BENCH_WORKERS; absent in older results: 1). */
+  workerProcesses?: number;
+  /**
+   * Set when BENCH_TEMPORAL / BENCH_WORKERS named several configurations: each one's results,
+   * measured one after the other on a fresh stack each. The top-level fields are the first's.
+   */
+  configurations?: ConfigurationResult[];
   /** W5: backfill of objects written before the rule, with the config's `backfill` section it ran with. */
   backfill?: BackfillWorkloadResult[];
   backfillSettings?: Record<string, number>;
@@ -279,7 +316,7 @@ function table(r: BenchResult): string {
   return rows.join('\n');
 }
 
-const COMPONENTS = [
+const BASE_COMPONENTS = [
   'temporal',
   'minio source',
   'minio target',
@@ -289,7 +326,24 @@ const COMPONENTS = [
   'load generator',
 ];
 
+/** CRR_TEMPORAL=server's other processes: shown only where a run measured them. */
+const SERVER_COMPONENTS = ['postgres', 'temporal ui'];
+
+/** The components to show for these measurements: the usual ones, plus PostgreSQL and the UI if seen. */
+function componentsOf(measured: Array<Record<string, number> | undefined>): string[] {
+  const seen = new Set(measured.flatMap((m) => Object.keys(m ?? {})));
+  const [temporal, ...rest] = BASE_COMPONENTS;
+  return [temporal!, ...SERVER_COMPONENTS.filter((c) => seen.has(c)), ...rest];
+}
+
+/** CPU-ms per object summed over the components (all of the stack's processes). */
+const totalCpuMs = (perObject: Record<string, number> | undefined) =>
+  perObject ? Object.values(perObject).reduce((a, b) => a + b, 0) : Number.NaN;
+
 function cpuTable(r: BenchResult): string {
+  const COMPONENTS = componentsOf(
+    r.workloads.flatMap((w) => measurementsOf(w).map(([, o]) => o.componentCpuPer1000)),
+  );
   const rows = [
     `| workload | all cores busy | ${COMPONENTS.join(' | ')} |`,
     `|---|---|${COMPONENTS.map(() => '---').join('|')}|`,
@@ -320,6 +374,9 @@ function backfillTable(r: BenchResult): string {
 }
 
 function backfillCpuTable(r: BenchResult): string {
+  const COMPONENTS = componentsOf(
+    (r.backfill ?? []).flatMap((b) => [b.ours, b.L, b.minioResync].map((m) => m?.componentCpuPer1000)),
+  );
   const rows = [
     `| run | all cores busy | other jobs | ${COMPONENTS.join(' | ')} |`,
     `|---|---|---|${COMPONENTS.map(() => '---').join('|')}|`,
@@ -389,6 +446,193 @@ ${backfillCpuTable(r)}
 ${errors.length ? `\n${errors.join('\n')}\n` : ''}`;
 }
 
+/** "dev server" or "server on PostgreSQL, 4 shards". */
+const temporalName = (t: TemporalUnderTest | undefined) =>
+  t?.kind === 'server'
+    ? `Temporal server on PostgreSQL, ${t.shards ?? '?'} history shard${t.shards === 1 ? '' : 's'}`
+    : 'Temporal CLI dev server';
+
+/** The configurations of a run: those it named, or the one it ran on. */
+function configurationsOf(r: BenchResult): ConfigurationResult[] {
+  if (r.configurations?.length) return r.configurations;
+  return [
+    {
+      label: `${r.temporal?.kind === 'server' ? `server, ${r.temporal.shards} shards` : 'dev server'}, ${r.workerProcesses ?? 1} worker${(r.workerProcesses ?? 1) === 1 ? '' : 's'}`,
+      temporal: r.temporal ?? { kind: 'dev' },
+      workerProcesses: r.workerProcesses ?? 1,
+      temporalCeiling: r.merged?.temporalCeiling ?? r.temporalCeiling,
+      workloads: r.workloads,
+      loadAverage: r.loadAverage ?? [],
+      runSeconds: r.runSeconds ?? Number.NaN,
+    },
+  ];
+}
+
+/** The measurement of a workload that shows the engine alone: the direct journal if it ran. */
+const engineAlone = (w: WorkloadResult | undefined) => w?.direct ?? w?.ours;
+
+/** BENCH_TEMPORAL / BENCH_WORKERS with several configurations: each one's numbers side by side. */
+function configurationsSection(r: BenchResult): string {
+  const configs = r.configurations ?? [];
+  if (configs.length < 2) return '';
+  const summary = [
+    '| configuration | empty workflows/s (ceiling) | Temporal CPU-ms per empty workflow | PostgreSQL CPU-ms per empty workflow | W1 obj/s | W1 / ceiling | W1 direct journal obj/s | W1 direct / ceiling | W4 latency p50/p99 ms | W4 engine p50/p99 ms | W4 direct journal engine p99 ms | worker RSS MiB (W1) | stack CPU-ms per object (W1 direct) | load average at start | minutes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const c of configs) {
+    const w = Object.fromEntries(c.workloads.map((x) => [x.id, x]));
+    const ceiling = c.temporalCeiling.workflowsPerSecond;
+    const w1 = w.W1;
+    const w4 = w.W4;
+    summary.push(
+      `| ${c.label} | ${f(ceiling)} | ${f(c.temporalCeiling.serverCpuMsPerWorkflow)} | ${f(c.temporalCeiling.databaseCpuMsPerWorkflow)} | ${f(w1?.ours.objectsPerSecond)} | ${w1 ? ratio(w1.ours.objectsPerSecond, ceiling) : '–'} | ${f(w1?.direct?.objectsPerSecond)} | ${w1?.direct ? ratio(w1.direct.objectsPerSecond, ceiling) : '–'} | ${w4 ? `${f(w4.ours.latencyMs.p50, 0)}/${f(w4.ours.latencyMs.p99, 0)}` : '–'} | ${w4 ? `${f(w4.ours.engineMs.p50, 0)}/${f(w4.ours.engineMs.p99, 0)}` : '–'} | ${f(w4?.direct?.engineMs.p99, 0)} | ${f(w1?.ours.workerPeakRssMiB, 0)} | ${f(totalCpuMs(engineAlone(w1)?.componentCpuPer1000))} | ${c.loadAverage.map((x) => x.toFixed(2)).join(' ')} | ${f(c.runSeconds / 60)} |`,
+    );
+  }
+  const measurements = configs.flatMap((c) =>
+    c.workloads.flatMap((w) => measurementsOf(w).map(([label, o]) => [c.label, label, o] as const)),
+  );
+  const COMPONENTS = componentsOf(measurements.map(([, , o]) => o.componentCpuPer1000));
+  const cpu = [
+    `| configuration | workload | objects/s | all cores busy | ${COMPONENTS.join(' | ')} | all |`,
+    `|---|---|---|---|${COMPONENTS.map(() => '---').join('|')}|---|`,
+    ...measurements
+      .filter(([, , o]) => o.componentCpuPer1000)
+      .map(
+        ([config, label, o]) =>
+          `| ${config} | ${label} | ${f(o.objectsPerSecond)} | ${f((o.machineBusyShare ?? Number.NaN) * 100, 0)}% | ${COMPONENTS.map((c) => f(o.componentCpuPer1000?.[c], 1)).join(' | ')} | ${f(totalCpuMs(o.componentCpuPer1000))} |`,
+      ),
+  ];
+  return `## Temporal servers and worker processes side by side
+
+Measured in one run (\`${r.command ?? 'npm run bench'}\`, scale ${r.scale}${r.scale === 1 ? '' : ', NOT the full workloads'}): each
+configuration on a fresh stack of its own, one after the other, the same workloads in the
+same order. The peers (L, rclone, MinIO replication) do not depend on Temporal and ran with the
+first configuration only. *W1 / ceiling* compares W1 with the empty-workflow ceiling of the
+same server in the same run. Temporal and PostgreSQL CPU per empty workflow are over the
+ceiling's timed part.
+
+${summary.join('\n')}
+
+CPU-ms per object (= CPU seconds per 1,000 objects) by component, each workload of each
+configuration; *all* sums the components (load generator included):
+
+${cpu.join('\n')}
+`;
+}
+
+/** What each component's processes scale with, for the scale-out projection. */
+const SCALES_WITH: Record<string, string> = {
+  worker: 'worker processes: stateless, any number poll the same task queues',
+  populator: `populator processes in one consumer group, at most one per journal partition (${JOURNAL_PARTITIONS} per source site's journal topic)`,
+  kafka: 'brokers: the journal and status topics spread by partition',
+  temporal:
+    'Temporal hosts: history shards (fixed when the cluster is created) spread over history hosts; frontend and matching scale by host',
+  postgres: "one primary: a bigger host (or Temporal's Cassandra store to spread it)",
+  'temporal ui': 'nothing: idle unless someone browses',
+  'minio source': "the source S3 site's own servers (the same for any replicator)",
+  'minio target': "the target S3 site's own servers (the same for any replicator)",
+};
+
+/** Hosts for the projection: 8 cores each, planned at 70% busy. */
+const HOST_CORES = 8;
+const HOST_BUSY = 0.7;
+const RATES = [100, 1000, 10000];
+
+/**
+ * Scale-out: how throughput grows with hosts of each kind, projected from the CPU per object
+ * of each component measured in this run (W1, the engine alone where the direct-journal run
+ * exists), per Temporal kind measured.
+ */
+function scaleOutSection(r: BenchResult): string {
+  const byKind = new Map<string, ConfigurationResult>();
+  for (const c of configurationsOf(r)) {
+    const key = c.temporal.kind === 'server' ? `server ${c.temporal.shards}` : 'dev';
+    if (!byKind.has(key)) byKind.set(key, c);
+  }
+  const tables: string[] = [];
+  for (const c of byKind.values()) {
+    const w1 = c.workloads.find((w) => w.id === 'W1');
+    const o = engineAlone(w1);
+    if (!w1 || !o?.componentCpuPer1000) continue;
+    const which = w1.direct ? 'W1 direct journal' : 'W1';
+    const components = componentsOf([o.componentCpuPer1000]).filter(
+      (x) => x !== 'load generator' && (o.componentCpuPer1000?.[x] ?? 0) > 0,
+    );
+    const engineComponents = components.filter((x) => !x.startsWith('minio'));
+    const rows = components.map((x) => {
+      const ms = o.componentCpuPer1000![x]!;
+      const hosts = (rate: number) => Math.ceil((rate * ms) / 1000 / (HOST_CORES * HOST_BUSY));
+      const scales =
+        x === 'temporal' && c.temporal.kind === 'dev'
+          ? 'nothing: the dev server is one process with one history shard (deployments run the server, whose cost `BENCH_TEMPORAL=both` measures)'
+          : (SCALES_WITH[x] ?? '');
+      return `| ${x} | ${scales} | ${f(ms)} | ${f(1000 / ms, 0)} | ${RATES.map((rate) => `${f((rate * ms) / 1000)} / ${hosts(rate)}`).join(' | ')} |`;
+    });
+    const engineMs = engineComponents.reduce((sum, x) => sum + o.componentCpuPer1000![x]!, 0);
+    const db = o.componentCpuPer1000.postgres;
+    const populatorMs = o.componentCpuPer1000.populator;
+    tables.push(`**${temporalName(c.temporal)}** (configuration *${c.label}*; CPU per object measured in
+${which}, ${f(o.objectsPerSecond)} objects/s on ${r.machine.split(',')[0]}; everything right of it projected):
+
+| component | scales with | CPU-ms per object (measured) | objects/s per core | ${RATES.map((rate) => `${rate.toLocaleString('en-US')} obj/s: cores / ${HOST_CORES}-core hosts`).join(' | ')} |
+|---|---|---|---|${RATES.map(() => '---').join('|')}|
+${rows.join('\n')}
+
+The engine side (every component above but the S3 sites) costs ${f(engineMs)} CPU-ms per object:
+${f(1000 / engineMs, 0)} objects/s per core, ${f((HOST_CORES * HOST_BUSY * 1000) / engineMs, 0)} per ${HOST_CORES}-core host at ${HOST_BUSY * 100}% if everything shared one kind of host.${
+      db
+        ? ` PostgreSQL, the one part that does not spread over hosts, allows about ${f((HOST_CORES * HOST_BUSY * 1000) / db, 0)} objects/s per ${HOST_CORES} cores of its primary at this cost.`
+        : ''
+    }${
+      populatorMs
+        ? ` A populator is one Node.js process (about one core): ${JOURNAL_PARTITIONS} partitions allow ${JOURNAL_PARTITIONS} of them per source site, about ${f((JOURNAL_PARTITIONS * 1000) / populatorMs, 0)} objects/s per source site at this cost; beyond that the journal topic needs more partitions.`
+        : ''
+    }${
+      c.temporal.kind === 'dev'
+        ? ' The dev server does not scale out at all (one process, one history shard, one SQLite connection): its row is what one workflow costs it, and it caps a stack at its ceiling.'
+        : ''
+    }`);
+  }
+  const measured = (r.configurations ?? []).length > 1;
+  return `## Scale-out
+
+**How to measure it here.** Every configuration runs on a fresh stack of its own; several in one
+run appear side by side (the section above, when the run had more than one):
+
+\`\`\`sh
+BENCH_TEMPORAL=both BENCH_ONLY=ceiling,W1,W4 npm run bench              # dev server vs the server on PostgreSQL (CRR_TEMPORAL_SHARDS, default 4)
+BENCH_TEMPORAL=server:1,server:4 BENCH_ONLY=ceiling,W1 npm run bench    # 1 vs 4 history shards
+BENCH_WORKERS=1,2 BENCH_ONLY=ceiling,W1 npm run bench                   # 1 vs 2 worker processes (one populator)
+BENCH_TEMPORAL=dev,server:4 BENCH_WORKERS=1,2 npm run bench             # every combination, all workloads
+\`\`\`
+
+\`BENCH_TEMPORAL\` takes \`dev\`, \`server\`, \`server:<shards>\`, \`both\` (= \`dev,server\`) or a list;
+\`BENCH_WORKERS\` a number of worker processes or a list. With \`BENCH_ONLY\` the report is printed
+(and written to \`$TMPDIR\`), not to this file; \`BENCH_MERGE\` merges the first configuration into
+a full run and keeps the side-by-side section. CPU by component counts every process of the
+stack: under \`CRR_TEMPORAL=server\` the server (\`temporal\`), its Web UI (\`temporal ui\`) and
+PostgreSQL (\`postgres\`: the postmaster and all its backends).
+
+**What this machine can show.** It has ${r.machine.split(',')[0]}, shared by every component. A second worker
+process or more history shards can only show their overhead or a better use of the same cores
+(fewer stalls on one process's event loop or one shard's lock), not added capacity: scale-out
+needs hosts. ${measured ? 'The side-by-side numbers above are measured.' : 'This run measured one configuration; the side-by-side comparison needs a run with several (above).'}
+
+**Projection for N hosts (projected, not measured).** Each component's CPU per replicated 4 KiB
+object, measured in this run, gives its objects/s per core and so the cores (and ${HOST_CORES}-core hosts,
+planned at ${HOST_BUSY * 100}% busy) that N objects/s needs. This assumes that the cost per object stays
+what it is here when the work is spread: no coordination cost grows with the hosts, the
+network between hosts is not the limit, and the disks keep up (Kafka and PostgreSQL write
+every object). History shards must be at least the history hosts (more spreads the load
+evenly; they cannot change later), journal partitions (${JOURNAL_PARTITIONS}) cap the populator processes
+per source site, and each history shard is owned by one history host at a time, so the
+shard count bounds how far the history service spreads (the 1 vs 4 shard comparison measures
+what more shards cost or gain on one host).
+
+${tables.join('\n\n') || 'No W1 with CPU by component in this run: nothing to project from.'}
+`;
+}
+
 /** Prints the table and writes bench/results/<date>.json and docs/BENCHMARKS.md. */
 export async function writeReport(r: BenchResult, log: (line: string) => void): Promise<void> {
   const stamp = r.date.replace(/[:.]/g, '-');
@@ -396,7 +640,7 @@ export async function writeReport(r: BenchResult, log: (line: string) => void): 
     const json = path.join(os.tmpdir(), `crr-bench-${r.only.join('-')}-${stamp}.json`);
     fs.writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
     log(
-      `\n${table(r)}\n\n${cpuTable(r)}\n\n${backfillSection(r)}\n\npartial run (BENCH_ONLY=${r.only.join(',')}): ${json}; docs/BENCHMARKS.md unchanged`,
+      `\n${table(r)}\n\n${cpuTable(r)}\n\n${backfillSection(r)}\n\n${configurationsSection(r)}\n\n${scaleOutSection(r)}\n\npartial run (BENCH_ONLY=${r.only.join(',')}): ${json}; docs/BENCHMARKS.md unchanged`,
     );
     return;
   }
@@ -420,7 +664,7 @@ export async function writeReport(r: BenchResult, log: (line: string) => void): 
   const md = `# Benchmarks
 
 ${generated}
-${r.machine}; every component local (Temporal CLI dev server, one Kafka broker, two MinIO
+${r.machine}; every component local (${temporalName(r.temporal)}${(r.workerProcesses ?? 1) > 1 ? `, ${r.workerProcesses} worker processes` : ''}, one Kafka broker, two MinIO
 servers on one disk). Raw numbers: \`bench/results/${path.basename(json)}\`.
 
 Throughput runs from the first PUT to the last COMPLETED status. Latency is journal event
@@ -437,10 +681,10 @@ last copy (the source upload counts for both);
 P1 = \`${r.peers.rclone}\` \`copy\` with the same transfers; P2 = MinIO bucket replication set up with \`mc\` (${r.peers.mc}).
 For W2 the ratio columns compare MiB/s, elsewhere objects/s.
 
-Temporal dev server ceiling, measured in the same run: **${f(r.temporalCeiling.workflowsPerSecond)} empty workflows/s**
+${r.temporal?.kind === 'server' ? 'Temporal server' : 'Temporal dev server'} ceiling, measured in the same run: **${f(r.temporalCeiling.workflowsPerSecond)} empty workflows/s**
 (signal-with-start of a workflow that completes on its signal, no activity; 64 concurrent calls)${
     r.temporalCeiling.serverCpuMsPerWorkflow
-      ? `, with the server using **${f(r.temporalCeiling.serverCpuMsPerWorkflow)} ms of CPU per workflow**`
+      ? `, with the server using **${f(r.temporalCeiling.serverCpuMsPerWorkflow)} ms of CPU per workflow**${r.temporalCeiling.databaseCpuMsPerWorkflow === undefined ? '' : ` and PostgreSQL **${f(r.temporalCeiling.databaseCpuMsPerWorkflow)} ms**`}`
       : ''
   }.
 
@@ -452,6 +696,10 @@ machine has ${r.machine.split(',')[0]}):
 ${cpuTable(r)}
 
 ${backfillSection(r)}
+
+${configurationsSection(r)}
+
+${scaleOutSection(r)}
 
 ## Targets
 

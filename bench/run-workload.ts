@@ -6,7 +6,12 @@ import { measureOurs, type EngineUnderTest } from './measure-engine';
 import type { WorkloadResult } from './report';
 import type { WorkloadSpec } from './workloads';
 
-export type WorkloadContext = EngineUnderTest & Peers & { directJournal: DirectJournal };
+export type WorkloadContext = EngineUnderTest &
+  Peers & {
+    directJournal: DirectJournal;
+    /** false: the peers are not measured (a later configuration of a multi-configuration run). */
+    baselines?: boolean;
+  };
 
 /** The engine through each of the workload's journal variants, then the peers on the same objects. */
 export async function runWorkload(spec: WorkloadSpec, ctx: WorkloadContext): Promise<WorkloadResult> {
@@ -23,7 +28,7 @@ export async function runWorkload(spec: WorkloadSpec, ctx: WorkloadContext): Pro
   }
   // BENCH_BASELINES=0 measures the engine alone (quicker, while trying a change).
   const baselines =
-    (spec.id === 'W1' || spec.id === 'W2') && process.env.BENCH_BASELINES !== '0'
+    (spec.id === 'W1' || spec.id === 'W2') && process.env.BENCH_BASELINES !== '0' && ctx.baselines !== false
       ? await measureBaselines(spec, ctx, bucket, bytes)
       : {};
   return {

@@ -1,7 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pLimit from 'p-limit';
-import { ComponentCpuSampler, temporalDevServer } from './component-cpu';
+import {
+  ComponentCpuSampler,
+  postgresProcess,
+  temporalDevServer,
+  temporalServerProcess,
+} from './component-cpu';
 import { touch } from './empty-workflows';
 import type { BenchResult } from './report';
 
@@ -60,22 +65,36 @@ export async function measureTemporalCeiling(
   }
 }
 
-/** The ceiling together with the server's CPU per workflow: what one workflow costs it at best. */
+/**
+ * The ceiling together with the server's CPU per workflow (and, under CRR_TEMPORAL=server,
+ * PostgreSQL's): what one workflow costs it at best.
+ */
 export async function measureTemporalCeilingAndServerCpu(
   address: string,
   count: number,
-  /** The stack's folder: only the dev server whose command line names it is counted (not other stacks'). */
+  /** The stack's folder: only the servers whose command line names it are counted (not other stacks'). */
   stateDir?: string,
 ): Promise<BenchResult['temporalCeiling']> {
-  const serverCpu = new ComponentCpuSampler((argv, pid) =>
-    !stateDir || argv.some((a) => a.includes(stateDir)) ? temporalDevServer(argv, pid) : undefined,
-  );
+  const postgres = postgresProcess(stateDir);
+  const serverCpu = new ComponentCpuSampler((argv, pid) => {
+    if (postgres(argv, pid)) return 'postgres';
+    if (stateDir && !argv.some((a) => a.includes(stateDir))) return undefined;
+    const server = temporalDevServer(argv, pid) ?? temporalServerProcess(argv, pid);
+    return server === 'temporal' ? server : undefined;
+  });
   let serverSeconds = Number.NaN;
+  let databaseSeconds: number | undefined;
   const ceiling = await measureTemporalCeiling(address, count, 64, {
     start: () => serverCpu.start(),
     stop: () => {
-      serverSeconds = serverCpu.stop().components.temporal ?? Number.NaN;
+      const { components } = serverCpu.stop();
+      serverSeconds = components.temporal ?? Number.NaN;
+      databaseSeconds = components.postgres;
     },
   });
-  return { ...ceiling, serverCpuMsPerWorkflow: (serverSeconds / count) * 1000 };
+  return {
+    ...ceiling,
+    serverCpuMsPerWorkflow: (serverSeconds / count) * 1000,
+    ...(databaseSeconds !== undefined ? { databaseCpuMsPerWorkflow: (databaseSeconds / count) * 1000 } : {}),
+  };
 }
