@@ -12,8 +12,8 @@ import { keepHeartbeating, reportProgress } from './heartbeats';
 export interface BackfillActivityDeps {
   /** The running config (its rules change on reload). */
   config: () => EngineConfig;
-  /** The source site's client (rebuilt when its config entry changes). */
-  source: () => S3Client;
+  /** A source site's client (rebuilt when its config entry changes); undefined: the config's `sourceSite`. */
+  source: (site?: string) => S3Client;
   /** Signal-with-start of one key's tasks (clients/replication-signals.ts). */
   signal: (tasks: ReplicationTask[]) => Promise<unknown>;
   logger: Logger;
@@ -73,7 +73,7 @@ export function createBackfillActivities(deps: BackfillActivityDeps) {
       const stop = keepHeartbeating();
       try {
         const page = await listVersionsPage(
-          deps.source(),
+          deps.source(input.request.sourceSite),
           input.request,
           input.marker,
           Math.min(1000, Math.max(1, input.maxVersions)),
@@ -127,7 +127,7 @@ export function createBackfillActivities(deps: BackfillActivityDeps) {
       try {
         for (;;) {
           const page = await listVersionsPage(
-            deps.source(),
+            deps.source(input.request.sourceSite),
             input.request,
             progress.marker,
             1000,

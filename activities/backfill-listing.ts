@@ -1,4 +1,4 @@
-import { siteOfRule, type EngineConfig } from '../config/engine-config';
+import { rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import { selectCandidateDestinations } from '../config/rule-matching';
 import { backfillSequence, type BackfillRequest } from '../shared/backfill';
 import type { ReplicationTarget, ReplicationTask } from '../shared/replication-task';
@@ -22,10 +22,10 @@ export interface BackfillCandidates {
 export function backfillCandidates(
   entries: readonly ListedEntry[],
   request: BackfillRequest,
-  config: Pick<EngineConfig, 'replication' | 'sites' | 'defaultDestinationSite'>,
+  config: Pick<EngineConfig, 'replication' | 'sources' | 'sourceSite' | 'sites' | 'defaultDestinationSite'>,
   backfillWorkflowId: string,
 ): BackfillCandidates {
-  const rules = config.replication[request.bucket];
+  const rules = rulesOf(config, request.bucket, request.sourceSite);
   const olderThan = request.olderThan ? Date.parse(request.olderThan) : undefined;
   const targets = new Map<string, ReplicationTarget | undefined>();
   const targetOf = (key: string): ReplicationTarget | undefined => {
@@ -63,6 +63,7 @@ export function backfillCandidates(
     if (!tasks) byKey.set(e.key, (tasks = []));
     tasks.push({
       entry: {
+        ...(request.sourceSite !== undefined ? { sourceSite: request.sourceSite } : {}),
         bucket: request.bucket,
         key: e.key,
         versionId: e.versionId,

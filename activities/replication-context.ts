@@ -32,5 +32,6 @@ export interface ReplicationContext {
 }
 
 export interface BackfillScopes {
-  covers(site: string, bucket: string, key: string): boolean;
+  /** `sourceSite`: the bucket's site when it is not the config's `sourceSite` (as tasks carry it). */
+  covers(site: string, bucket: string, key: string, sourceSite?: string): boolean;
 }

@@ -131,7 +131,13 @@ export async function placeChange(
         ...(lastWriterWins ? { lastWriterWins } : {}),
         catchUpExisting:
           task.backfill !== undefined ||
-          (ctx.backfillScopes?.covers(task.target.site, task.entry.bucket, task.entry.key) ?? false),
+          (ctx.backfillScopes?.covers(
+            task.target.site,
+            task.entry.bucket,
+            task.entry.key,
+            task.entry.sourceSite,
+          ) ??
+            false),
       });
       if (plan.kind === 'need-more-source') {
         await source.more();

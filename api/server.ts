@@ -387,6 +387,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   app.post<{
     Body: {
       bucket: string;
+      sourceSite?: string;
       site?: string;
       prefix?: string;
       olderThan?: string;
@@ -409,6 +410,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
           required: ['bucket'],
           properties: {
             bucket,
+            sourceSite: { ...site, description: "the bucket's site, when it is not the config's sourceSite" },
             site,
             prefix,
             olderThan: { type: 'string', format: 'date-time' },

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { siteOfRule, type EngineConfig } from '../config/engine-config';
+import { rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import {
   BACKFILL_MEMO,
   BACKFILL_WORKFLOW,
@@ -15,6 +15,8 @@ import { UnknownSiteError } from './site-control';
 
 export interface BackfillOptions {
   bucket: string;
+  /** The bucket's site, when it is not the config's `sourceSite`. */
+  sourceSite?: string;
   site?: string;
   prefix?: string;
   olderThan?: string;
@@ -24,9 +26,9 @@ export interface BackfillOptions {
   mibPerSecond?: number;
 }
 
-/** The sites a bucket's enabled rules replicate to. */
-export function destinationsOfBucket(config: EngineConfig, bucket: string): string[] {
-  const rules = config.replication[bucket];
+/** The sites a bucket's enabled rules replicate to (the bucket on `sourceSite`, default the config's). */
+export function destinationsOfBucket(config: EngineConfig, bucket: string, sourceSite?: string): string[] {
+  const rules = rulesOf(config, bucket, sourceSite);
   if (!rules) return [];
   const sites = new Set<string>();
   for (const rule of rules.Rules) {
@@ -37,13 +39,21 @@ export function destinationsOfBucket(config: EngineConfig, bucket: string): stri
 }
 
 /** The destination sites of a bucket to work on: the one named (checked), or all of them. */
-export function sitesOfBucketRules(config: EngineConfig, bucket: string, site?: string): string[] {
-  const sites = destinationsOfBucket(config, bucket);
+export function sitesOfBucketRules(
+  config: EngineConfig,
+  bucket: string,
+  site?: string,
+  sourceSite?: string,
+): string[] {
+  if (sourceSite !== undefined && !(sourceSite in config.sites))
+    throw new UnknownSiteError(`source site "${sourceSite}" is not in the config's sites`);
+  const sites = destinationsOfBucket(config, bucket, sourceSite);
+  const where = sourceSite !== undefined && sourceSite !== config.sourceSite ? ` on site ${sourceSite}` : '';
   if (sites.length === 0)
-    throw new UnknownSiteError(`bucket ${bucket} has no enabled replication rule in the config`);
+    throw new UnknownSiteError(`bucket ${bucket}${where} has no enabled replication rule in the config`);
   if (site !== undefined && !sites.includes(site))
     throw new UnknownSiteError(
-      `bucket ${bucket} is not replicated to site "${site}" (its rules send it to: ${sites.join(', ')})`,
+      `bucket ${bucket}${where} is not replicated to site "${site}" (its rules send it to: ${sites.join(', ')})`,
     );
   return site !== undefined ? [site] : sites;
 }
@@ -54,7 +64,11 @@ export function backfillRequests(
   options: BackfillOptions,
   now = new Date(),
 ): BackfillRequest[] {
-  const sites = sitesOfBucketRules(config, options.bucket, options.site);
+  const sites = sitesOfBucketRules(config, options.bucket, options.site, options.sourceSite);
+  const sourceSite =
+    options.sourceSite !== undefined && options.sourceSite !== config.sourceSite
+      ? options.sourceSite
+      : undefined;
   let olderThan: string | undefined;
   if (options.olderThan !== undefined) {
     const at = Date.parse(options.olderThan);
@@ -67,6 +81,7 @@ export function backfillRequests(
   const defaults = config.backfill;
   return sites.map((site) => ({
     site,
+    ...(sourceSite !== undefined ? { sourceSite } : {}),
     bucket: options.bucket,
     prefix: options.prefix ?? '',
     ...(olderThan ? { olderThan } : {}),
@@ -100,14 +115,20 @@ export async function startBackfills(
   const prefix = config.temporal.taskQueuePrefix;
   const started: StartedBackfill[] = [];
   for (const request of backfillRequests(config, options)) {
-    const workflowId = backfillWorkflowId(prefix, request.site, request.bucket, request.prefix);
+    const workflowId = backfillWorkflowId(
+      prefix,
+      request.site,
+      request.bucket,
+      request.prefix,
+      request.sourceSite,
+    );
     try {
       await client.workflow.start(BACKFILL_WORKFLOW, {
         workflowId,
         taskQueue: controlTaskQueue(prefix),
         args: [{ request, taskQueue: taskQueueFor(prefix, request.site) }],
         memo: { [BACKFILL_MEMO]: { request, progress: undefined } },
-        staticSummary: `backfill s3://${request.bucket}/${request.prefix} → ${request.site}`,
+        staticSummary: `backfill ${request.sourceSite !== undefined ? `${request.sourceSite}: ` : ''}s3://${request.bucket}/${request.prefix} → ${request.site}`,
         typedSearchAttributes: [
           { key: CRR_BUCKET, value: request.bucket },
           { key: CRR_SITE, value: request.site },
@@ -214,6 +235,7 @@ export async function cancelBackfills(
 /** One running backfill's scope, as workers need it. */
 interface Scope {
   site: string;
+  sourceSite?: string;
   bucket: string;
   prefix: string;
 }
@@ -227,7 +249,11 @@ export function watchBackfillScopes(
   client: Client,
   intervalMs: number,
   onError: (err: unknown) => void = () => undefined,
-): { covers(site: string, bucket: string, key: string): boolean; refresh(): Promise<void>; stop(): void } {
+): {
+  covers(site: string, bucket: string, key: string, sourceSite?: string): boolean;
+  refresh(): Promise<void>;
+  stop(): void;
+} {
   /** By backfill workflow id: a backfill keeps its id across continue-as-new. */
   let scopes = new Map<string, Scope>();
   let reading: Promise<void> | undefined;
@@ -238,7 +264,12 @@ export function watchBackfillScopes(
         for await (const run of client.workflow.list({ query: backfillQuery({ runningOnly: true }) })) {
           const request = (run.memo?.[BACKFILL_MEMO] as Partial<BackfillState> | undefined)?.request;
           if (request)
-            next.set(run.workflowId, { site: request.site, bucket: request.bucket, prefix: request.prefix });
+            next.set(run.workflowId, {
+              site: request.site,
+              ...(request.sourceSite !== undefined ? { sourceSite: request.sourceSite } : {}),
+              bucket: request.bucket,
+              prefix: request.prefix,
+            });
         }
         // Visibility may show no running run of a backfill for a moment while it continues as
         // new: a backfill leaves the list only once its latest run is seen closed for good,
@@ -258,8 +289,11 @@ export function watchBackfillScopes(
   const timer = setInterval(() => void refresh(), intervalMs);
   timer.unref();
   return {
-    covers: (site, bucket, key) =>
-      [...scopes.values()].some((s) => s.site === site && s.bucket === bucket && key.startsWith(s.prefix)),
+    covers: (site, bucket, key, sourceSite) =>
+      [...scopes.values()].some(
+        (s) =>
+          s.site === site && s.sourceSite === sourceSite && s.bucket === bucket && key.startsWith(s.prefix),
+      ),
     refresh,
     stop: () => clearInterval(timer),
   };

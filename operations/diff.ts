@@ -1,7 +1,7 @@
 import { GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { listVersionsPage, type ListedEntry, type ListingMarker } from '../clients/s3-listing';
-import { siteOfRule, type EngineConfig } from '../config/engine-config';
+import { rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import { selectCandidateDestinations } from '../config/rule-matching';
 import { readReplicaMarker, type Tag } from '../shared/replica-marker';
 import { NULL_VERSION_ID } from '../shared/s3-names';
@@ -20,6 +20,8 @@ export interface DiffFinding {
 
 export interface DiffOptions {
   bucket: string;
+  /** The bucket's site when it is not the config's `sourceSite` (`source` is its client). */
+  sourceSite?: string;
   site: string;
   prefix: string;
   source: S3Client;
@@ -165,7 +167,7 @@ export function compareKey(
  * to the site are left out.
  */
 export async function* diffBucket(config: EngineConfig, options: DiffOptions): AsyncGenerator<DiffFinding> {
-  const rules = config.replication[options.bucket];
+  const rules = rulesOf(config, options.bucket, options.sourceSite);
   if (!rules) throw new Error(`bucket ${options.bucket} has no replication configuration`);
   const limit = pLimit(options.concurrency ?? 16);
   let compared = 0;

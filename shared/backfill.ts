@@ -14,6 +14,8 @@ export const BACKFILL_MEMO = 'crrBackfill';
 /** What an operator asked for (`replication backfill`, `POST /_/crr/backfill`). */
 export interface BackfillRequest {
   site: string;
+  /** The bucket's site when it is not the config's `sourceSite` (two-way, many-to-one). */
+  sourceSite?: string;
   bucket: string;
   /** Keys starting with it ('' for the whole bucket). */
   prefix: string;

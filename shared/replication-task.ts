@@ -47,6 +47,11 @@ export interface ReplicationTask {
    * bring over the versions written before the rule (activities/placement.ts).
    */
   backfill?: BackfillOrigin;
+  /**
+   * A backfill's version the key handled before: queued again (past duplicate detection) so
+   * that placement checks it against the target, without `retry`'s insertion below newer ones.
+   */
+  recheck?: boolean;
   /** A tag change whose wait for the other side's change ended: it wins (tags-sync.ts). */
   tagsForce?: boolean;
 }

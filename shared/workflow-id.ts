@@ -39,8 +39,10 @@ export function backfillWorkflowId(
   site: string,
   bucket: string,
   prefix: string,
+  sourceSite?: string,
 ): string {
-  return fitted(`crr-backfill/${taskQueuePrefix}/${site}/${bucket}/`, prefix);
+  const source = sourceSite !== undefined ? `${sourceSite}:` : '';
+  return fitted(`crr-backfill/${taskQueuePrefix}/${site}/${source}${bucket}/`, prefix);
 }
 
 /** Keyword search attribute values Temporal's SQL visibility stores (255-character columns). */

@@ -174,7 +174,7 @@ export async function createReplicationWorker(
     ...replicationActivities,
     ...createBackfillActivities({
       config: () => config,
-      source: () => clientFor(clients, sourceSite),
+      source: (site) => clientFor(clients, site ?? sourceSite),
       signal: (tasks) => signalReplicationTasks(temporal.client, config, tasks),
       logger,
     }),

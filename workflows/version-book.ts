@@ -16,7 +16,7 @@ import type {
 } from '../shared/replication-task';
 import { taskIdentity } from '../shared/replication-task';
 import type { FailedVersionMemo } from '../shared/workflow-contract';
-import { backfillResultOf, type BackfillOrigin, type BackfillOutcome } from '../shared/backfill';
+import type { BackfillOrigin, BackfillOutcome } from '../shared/backfill';
 
 /** Bounds on what a run carries over continue-as-new, so history and payloads stay small. */
 export const CARRIED_VERSIONS = 100;
@@ -57,7 +57,7 @@ export class VersionBook {
     let accepted = 0;
     for (const task of tasks) {
       const identity = taskIdentity(task);
-      if (this.seen.has(identity) && !task.retry) continue;
+      if (this.seen.has(identity) && !task.retry && !task.recheck) continue;
       this.seen.delete(identity); // keeps the most recent deliveries last, for the carried window
       this.seen.add(identity);
       this.queue.push(task);
@@ -87,15 +87,10 @@ export class VersionBook {
       const delivery = `${identity}#${origin.requestedAt}`;
       if (this.seen.has(delivery)) continue;
       this.markSeen(delivery);
-      // Queued unless this very change was handled before (its row may no longer be carried).
-      const enqueue = () => {
-        if (!this.seen.has(identity)) fresh.push(task);
-        else
-          admission.reports.push({
-            origin,
-            report: { versionId: task.entry.versionId, result: 'already', bytes: 0 },
-          });
-      };
+      // Queued; a change handled before (its row may no longer be carried) is checked again
+      // against the target, which a backfill trusts rather than the book: a replica deleted
+      // since (what `replication diff` reports) is copied again.
+      const enqueue = () => fresh.push(this.seen.has(identity) ? { ...task, recheck: true } : task);
       const row = this.latestRow(task.entry.versionId, task.entry.operation);
       if (!row) {
         enqueue();
@@ -103,11 +98,8 @@ export class VersionBook {
       }
       const { versionId } = task.entry;
       if (row.status === 'COMPLETED') {
-        const result = backfillResultOf(row.detail);
-        admission.reports.push({
-          origin,
-          report: { versionId, result: result === 'replicated' ? 'already' : result, bytes: 0 },
-        });
+        // Done before: placement answers from the target (found: no data transfer).
+        enqueue();
       } else if (row.status === 'FAILED') {
         const requeued = origin.includeFailed ? this.retryVersion(row, now) : undefined;
         if (requeued) admission.watched.push({ task: requeued, origin });

@@ -14,6 +14,15 @@ import {
 import { diffBucket } from '../../operations/diff';
 import { reportedCount, type BackfillProgress } from '../../shared/backfill';
 
+/** The options naming what a backfill or a diff covers. */
+interface BucketScope {
+  bucket: string;
+  sourceSite?: string;
+  site?: string;
+  prefix: string;
+  config: string;
+}
+
 export interface CliHelpers {
   out: (line: string) => void;
   configOption: () => Option;
@@ -128,6 +137,7 @@ export function registerBackfillCommands(program: Command, h: CliHelpers): void 
     .command('start', { isDefault: true })
     .description('start a backfill (the default subcommand) and follow its progress until it ends')
     .requiredOption('--bucket <bucket>', 'source bucket (required)')
+    .option('--source-site <name>', "the bucket's site, when it is not the config's sourceSite (two-way)")
     .option('--site <name>', 'only this destination site (default: every site its rules send to)')
     .option('--prefix <prefix>', 'only keys starting with this', '')
     .option('--older-than <date>', 'only versions written before this time (ISO 8601)')
@@ -151,24 +161,23 @@ export function registerBackfillCommands(program: Command, h: CliHelpers): void 
       '\nExamples:\n  replication backfill --bucket photos\n  replication backfill --bucket photos --site dr --prefix 2025/ --objects-per-second 200\n  replication backfill --bucket photos --older-than 2026-01-01T00:00:00Z --include-failed --detach',
     )
     .action(
-      async (o: {
-        bucket: string;
-        site?: string;
-        prefix: string;
-        olderThan?: string;
-        includeFailed?: boolean;
-        concurrency?: number;
-        objectsPerSecond?: number;
-        mibPerSecond?: number;
-        detach?: boolean;
-        json?: boolean;
-        config: string;
-      }) => {
+      async (
+        o: BucketScope & {
+          olderThan?: string;
+          includeFailed?: boolean;
+          concurrency?: number;
+          objectsPerSecond?: number;
+          mibPerSecond?: number;
+          detach?: boolean;
+          json?: boolean;
+        },
+      ) => {
         const config = h.readConfig(o.config);
         const temporal = await connectTemporal(config);
         try {
           const started = await startBackfills(temporal.client, config, {
             bucket: o.bucket,
+            sourceSite: o.sourceSite,
             site: o.site,
             prefix: o.prefix,
             olderThan: o.olderThan,
@@ -267,6 +276,7 @@ export function registerBackfillCommands(program: Command, h: CliHelpers): void 
       'stream what differs between a source bucket and its replicas: versions without a replica, replicas whose size or ETag differ, delete markers, latest; exit 1 when anything differs',
     )
     .requiredOption('--bucket <bucket>', 'source bucket (required)')
+    .option('--source-site <name>', "the bucket's site, when it is not the config's sourceSite (two-way)")
     .option('--site <name>', 'only this destination site (default: every site its rules send to)')
     .option('--prefix <prefix>', 'only keys starting with this', '')
     .option('--json', 'one JSON object per line')
@@ -275,18 +285,19 @@ export function registerBackfillCommands(program: Command, h: CliHelpers): void 
       'after',
       '\nExamples:\n  replication diff --bucket photos --site dr\n  replication diff --bucket photos --prefix 2026/ --json | jq .key',
     )
-    .action(async (o: { bucket: string; site?: string; prefix: string; json?: boolean; config: string }) => {
+    .action(async (o: BucketScope & { json?: boolean }) => {
       const config = h.readConfig(o.config);
-      const sites = sitesOfBucketRules(config, o.bucket, o.site);
+      const sites = sitesOfBucketRules(config, o.bucket, o.site, o.sourceSite);
       const clients = createSiteClients(config, 32);
       let differences = 0;
       try {
         for (const site of sites) {
           for await (const f of diffBucket(config, {
             bucket: o.bucket,
+            ...(o.sourceSite !== undefined ? { sourceSite: o.sourceSite } : {}),
             site,
             prefix: o.prefix,
-            source: clientFor(clients, config.sourceSite),
+            source: clientFor(clients, o.sourceSite ?? config.sourceSite),
             target: clientFor(clients, site),
           })) {
             differences++;

@@ -14,6 +14,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { listHistories } from '../support/ordered-versions';
+import { backfillRequests, backfillStatus, startBackfills } from '../../operations/backfill';
+import { diffBucket, type DiffFinding } from '../../operations/diff';
 import { checkBucket, describeFindings } from '../support/replica-check';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
@@ -26,12 +28,20 @@ const fanOut = { east: uniqueBucket('fan-east'), west: uniqueBucket('fan-west') 
 const fromB = uniqueBucket('many-b');
 const hub = uniqueBucket('many-hub');
 // Sites "east", "west" and "hub" are named views of the stack's target MinIO.
-const harness = new ReplicationHarness(stack, 'topo', [
-  { site: 'east', bucket: fanOut.east, prefix: 'fan/' },
-  { site: 'west', bucket: fanOut.west, prefix: 'fan/' },
-  { site: 'hub', bucket: hub, prefix: 'a/' },
-  { site: 'hub', bucket: hub, prefix: 'b/', from: { site: 'target', bucket: fromB } },
-]);
+const harness = new ReplicationHarness(
+  stack,
+  'topo',
+  [
+    { site: 'east', bucket: fanOut.east, prefix: 'fan/' },
+    { site: 'west', bucket: fanOut.west, prefix: 'fan/' },
+    { site: 'hub', bucket: hub, prefix: 'a/' },
+    { site: 'hub', bucket: hub, prefix: 'b/', from: { site: 'target', bucket: fromB } },
+  ],
+  { backfillScopePollMs: 300 },
+  (raw) => {
+    (raw as Record<string, unknown>).backfill = { startDelaySeconds: 1 };
+  },
+);
 
 beforeAll(() => harness.start(), 120_000);
 afterAll(() => harness.stop(), 60_000);
@@ -141,4 +151,57 @@ test('two source buckets on different sites into one bucket, under their own pre
     sourceSite: 'target',
   });
   expect([a.status, b.status]).toEqual(['COMPLETED', 'COMPLETED']);
+}, 180_000);
+
+test('backfill and diff of a bucket on another source site than sourceSite', async () => {
+  // b/ was replicated by the previous test; one replica is then deleted on purpose.
+  const key = 'b/key-1 é+%';
+  const replicas = await listHistories(siteB, hub, key);
+  // The newest replica (histories are oldest first): copied again above the others.
+  const latest = replicas
+    .get(key)!
+    .filter((v) => v.kind === 'version')
+    .at(-1)!;
+  await siteB.send(new DeleteObjectCommand({ Bucket: hub, Key: key, VersionId: latest.versionId }));
+  const diff = async () => {
+    const found: DiffFinding[] = [];
+    for await (const f of diffBucket(harness.config, {
+      bucket: fromB,
+      sourceSite: 'target',
+      site: 'hub',
+      prefix: 'b/',
+      source: siteB,
+      target: siteB,
+    }))
+      found.push(f);
+    return found;
+  };
+  const before = await diff();
+  expect(before.filter((f) => f.kind === 'missing').map((f) => f.key)).toEqual([key]);
+  // Unknown source sites and buckets without a rule there are refused by name.
+  expect(() => backfillRequests(harness.config, { bucket: fromB, sourceSite: 'nowhere' })).toThrow(
+    /source site "nowhere"/,
+  );
+  expect(() => backfillRequests(harness.config, { bucket: fromB })).toThrow(
+    /has no enabled replication rule/,
+  );
+
+  const [started] = await startBackfills(harness.temporal, harness.config, {
+    bucket: fromB,
+    sourceSite: 'target',
+    prefix: 'b/',
+  });
+  expect(started!.workflowId).toContain(`/hub/target:${fromB}/b/`);
+  const status = await waitFor(
+    'the backfill to end',
+    async () => {
+      const s = await backfillStatus(harness.temporal, started!.workflowId);
+      return s.runStatus === 'RUNNING' ? undefined : s;
+    },
+    90_000,
+  );
+  // 12 versions and 2 delete markers under b/: the deleted replica copied again, the rest found there.
+  expect(status.progress).toMatchObject({ phase: 'completed', submitted: 14, replicated: 1, failed: 0 });
+  expect(status.progress!.alreadyReplicated + status.progress!.notReplicated).toBe(13);
+  expect(await diff()).toEqual([]);
 }, 180_000);

@@ -125,3 +125,37 @@ describe('VersionBook', () => {
     expect(book.versions[0]).toMatchObject({ status: 'FAILED', reason: 'NoSuchBucket' });
   });
 });
+
+describe('a backfill delivering versions the key already handled', () => {
+  const origin = { workflowId: 'bf', includeFailed: false, requestedAt: 't1' };
+  const backfilled = (versionId: string, sequence: string): ReplicationTask => ({
+    ...task(versionId, sequence),
+    backfill: origin,
+  });
+
+  test('a COMPLETED version, or the same task seen before, is checked again against the target (a replica deleted since is copied again)', () => {
+    const book = new VersionBook();
+    book.accept([task('v1', '1'), backfilled('v2', '20')], T0);
+    for (let t = book.next(); t; t = book.next()) {
+      book.begin(t, T0);
+      book.complete(taskIdentity(t), { identity: taskIdentity(t), bytes: 1, attempts: 1 }, 1, T0);
+    }
+    // v1 COMPLETED by the journal, v2 by an earlier backfill (same task identity).
+    const admission = book.admit([backfilled('v1', '10'), backfilled('v2', '20')], T0);
+    expect(admission.reports).toEqual([]);
+    expect(book.queue.map((t) => [t.entry.versionId, t.recheck ?? false])).toEqual([
+      ['v1', false],
+      ['v2', true],
+    ]);
+    // The backfill waits for both outcomes; nothing is dropped as a duplicate.
+    expect(admission.watched.map((w) => w.task.entry.versionId)).toEqual(['v1', 'v2']);
+    // The same backfill delivering them again (a retried page) changes nothing.
+    expect(book.admit([backfilled('v1', '10'), backfilled('v2', '20')], T0)).toEqual({
+      reports: [],
+      watched: [],
+    });
+    expect(book.queue).toHaveLength(2);
+    // `recheck` is no retry: placement does not insert it below newer versions.
+    expect(book.queue.every((t) => t.retry === undefined)).toBe(true);
+  });
+});
