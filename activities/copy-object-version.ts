@@ -102,8 +102,10 @@ export async function copyVersion(
   let copied: CopiedData;
   try {
     // Two-way: the replica records the digest of the tags both sides start with (tags-sync.ts).
-    const withStamp = { ...marked.metadata, [COPY_STAMP_FIELD]: tagsDigest(source.tags) };
-    const stamp = ctx.isTwoWay?.(task) && userMetadataSize(withStamp) <= USER_METADATA_LIMIT;
+    const withStamp = ctx.isTwoWay?.(task)
+      ? { ...marked.metadata, [COPY_STAMP_FIELD]: tagsDigest(source.tags) }
+      : undefined;
+    const stamp = withStamp !== undefined && userMetadataSize(withStamp) <= USER_METADATA_LIMIT;
     const write = { source, metadata: stamp ? withStamp : marked.metadata, tags: marked.tags };
     // An empty version has no part to upload (nor anything to resume).
     if (transfer === 'multipart' && source.size > 0) {

@@ -1,6 +1,5 @@
 import {
   DeleteObjectTaggingCommand,
-  GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectTaggingCommand,
   type S3Client,
@@ -12,7 +11,7 @@ import { replicationFailure, subjectOf } from './errors';
 import { MARKER_TAG, type Tag } from '../shared/replica-marker';
 import type { ReplicationContext } from './replication-context';
 import { isGone } from '../clients/s3-errors';
-import { readSourceTags, s3VersionId } from './source-version';
+import { readSourceTags, readVersionTags, s3VersionId } from './source-version';
 import { replicasOf } from './target-state';
 import { MAX_TAGS } from './replica-metadata';
 import {
@@ -57,11 +56,8 @@ export async function replicateObjectTags(
     attempts: Context.current().info.attempt,
     detail,
   });
-  const readTags = async (s3: S3Client, Bucket: string, VersionId: string): Promise<Tag[]> =>
-    ((await s3.send(new GetObjectTaggingCommand({ Bucket, Key: key, VersionId }))).TagSet ?? []).map((t) => ({
-      Key: t.Key ?? '',
-      Value: t.Value ?? '',
-    }));
+  const readTags = (s3: S3Client, Bucket: string, VersionId: string) =>
+    readVersionTags(s3, Bucket, key, VersionId);
   const writeTags = async (s3: S3Client, Bucket: string, VersionId: string | undefined, TagSet: Tag[]) => {
     if (TagSet.length === 0) await s3.send(new DeleteObjectTaggingCommand({ Bucket, Key: key, VersionId }));
     else await s3.send(new PutObjectTaggingCommand({ Bucket, Key: key, VersionId, Tagging: { TagSet } }));

@@ -30,8 +30,18 @@ export function s3VersionId(entry: Pick<TaskEntry, 'versionId'>): string {
 }
 
 export async function readSourceTags(s3: S3Client, entry: TaskEntry): Promise<Tag[]> {
+  return readVersionTags(s3, entry.bucket, entry.key, s3VersionId(entry));
+}
+
+/** One version's tags, on any site. */
+export async function readVersionTags(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId: string,
+): Promise<Tag[]> {
   const tagging = await s3.send(
-    new GetObjectTaggingCommand({ Bucket: entry.bucket, Key: entry.key, VersionId: s3VersionId(entry) }),
+    new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
   );
   return (tagging.TagSet ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
 }

@@ -1,14 +1,14 @@
 import { Readable } from 'node:stream';
 import {
-  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   type ListObjectVersionsCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { withDiagnosis } from '../clients/s3-diagnosis';
-import { readReplicaMarker, type ReplicaMarker, type Tag } from './replica-metadata';
+import { readReplicaMarker, type ReplicaMarker } from './replica-metadata';
 import { bareEtag } from '../shared/s3-names';
+import { readVersionTags } from './source-version';
 
 /** One entry of a key's version history, as ListObjectVersions reports it. */
 export interface VersionEntry {
@@ -192,11 +192,7 @@ export async function readMarkerOf(
   );
   let marker = readReplicaMarker(head.Metadata);
   if (!marker) {
-    const tagging = await s3.send(
-      new GetObjectTaggingCommand({ Bucket: bucket, Key: key, VersionId: versionId }),
-    );
-    const tags = (tagging.TagSet ?? []).map((t): Tag => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
-    marker = readReplicaMarker(undefined, tags);
+    marker = readReplicaMarker(undefined, await readVersionTags(s3, bucket, key, versionId));
   }
   const written = Date.parse(head.Metadata?.[WRITTEN_AT_FIELD] ?? '');
   cache.set(site, bucket, key, versionId, marker ?? null, Number.isFinite(written) ? written : undefined);

@@ -289,11 +289,13 @@ export function watchBackfillScopes(
   const timer = setInterval(() => void refresh(), intervalMs);
   timer.unref();
   return {
-    covers: (site, bucket, key, sourceSite) =>
-      [...scopes.values()].some(
-        (s) =>
-          s.site === site && s.sourceSite === sourceSite && s.bucket === bucket && key.startsWith(s.prefix),
-      ),
+    // Asked by every placement: a plain loop over the few scopes, no copy of them.
+    covers: (site, bucket, key, sourceSite) => {
+      for (const s of scopes.values())
+        if (s.site === site && s.sourceSite === sourceSite && s.bucket === bucket && key.startsWith(s.prefix))
+          return true;
+      return false;
+    },
     refresh,
     stop: () => clearInterval(timer),
   };

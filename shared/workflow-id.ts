@@ -14,12 +14,15 @@ function fitted(prefix: string, tail: string): string {
   const digest = createHash('sha256').update(tail, 'utf8').digest('hex').slice(0, DIGEST_CHARS);
   const suffix = `…sha256:${digest}`;
   const room = Math.max(0, MAX_ID_BYTES - Buffer.byteLength(prefix + suffix, 'utf8'));
-  // Cut on a character boundary (a cut UTF-8 sequence decodes to U+FFFD, dropped).
-  const head = Buffer.from(tail, 'utf8')
-    .subarray(0, room)
+  return prefix + utf8Head(tail, room) + suffix;
+}
+
+/** The first `bytes` bytes of `text` in UTF-8, cut on a character boundary (a cut sequence decodes to U+FFFD, dropped). */
+function utf8Head(text: string, bytes: number): string {
+  return Buffer.from(text, 'utf8')
+    .subarray(0, bytes)
     .toString('utf8')
     .replace(/\uFFFD+$/, '');
-  return prefix + head + suffix;
 }
 
 /** The id of the workflow that orders one key's versions for one destination site. */
@@ -53,9 +56,5 @@ export const MAX_KEYWORD_BYTES = 255;
  * longer keys, on every server alike. Queries by key use the same value.
  */
 export function searchableKey(key: string): string {
-  if (Buffer.byteLength(key, 'utf8') <= MAX_KEYWORD_BYTES) return key;
-  return Buffer.from(key, 'utf8')
-    .subarray(0, MAX_KEYWORD_BYTES)
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
+  return Buffer.byteLength(key, 'utf8') <= MAX_KEYWORD_BYTES ? key : utf8Head(key, MAX_KEYWORD_BYTES);
 }

@@ -87,20 +87,14 @@ export class VersionBook {
       const delivery = `${identity}#${origin.requestedAt}`;
       if (this.seen.has(delivery)) continue;
       this.markSeen(delivery);
-      // Queued; a change handled before (its row may no longer be carried) is checked again
+      // Queued; a change handled before (done, or its row no longer carried) is checked again
       // against the target, which a backfill trusts rather than the book: a replica deleted
-      // since (what `replication diff` reports) is copied again.
+      // since (what `replication diff` reports) is copied again, one still there costs no transfer.
       const enqueue = () => fresh.push(this.seen.has(identity) ? { ...task, recheck: true } : task);
       const row = this.latestRow(task.entry.versionId, task.entry.operation);
-      if (!row) {
-        enqueue();
-        continue;
-      }
       const { versionId } = task.entry;
-      if (row.status === 'COMPLETED') {
-        // Done before: placement answers from the target (found: no data transfer).
-        enqueue();
-      } else if (row.status === 'FAILED') {
+      if (!row || row.status === 'COMPLETED') enqueue();
+      else if (row.status === 'FAILED') {
         const requeued = origin.includeFailed ? this.retryVersion(row, now) : undefined;
         if (requeued) admission.watched.push({ task: requeued, origin });
         else admission.reports.push({ origin, report: { versionId, result: 'skipped_failed', bytes: 0 } });
