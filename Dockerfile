@@ -25,4 +25,4 @@ COPY --from=app-build /app/node_modules ./node_modules
 COPY --from=app-build /app/dist ./dist
 COPY --from=app-build /app/package.json ./
 USER node
-CMD ["node", "--max-semi-space-size=1", "dist/workers/main.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/workers/main.js"]

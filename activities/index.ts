@@ -7,7 +7,8 @@ import type { PendingChange } from './placement';
 import { replicateDeleteMarker } from './replicate-delete-marker';
 import { replicateObjectTags, type TagsOptions } from './replicate-object-tags';
 import type { ReplicationContext } from './replication-context';
-import { statusEvent, type StatusEvent } from '../clients/status-publisher';
+import type { StatusEvent } from '../clients/status-publisher';
+import { announceAttempt } from './attempt-status';
 import { workerMetrics, type WorkerMetrics } from '../metrics/worker-metrics';
 
 export type { ReplicationContext } from './replication-context';
@@ -51,26 +52,19 @@ export function createReplicationActivities(
       operation: task.entry.operation,
       attempt,
     });
-    const processing = publish([statusEvent(task, 'PROCESSING', { attempt })]);
+    const announced = announceAttempt(publish, task, attempt);
     const started = Date.now();
     const measured = metrics.attemptStarted(task);
     const stopHeartbeats = keepHeartbeating();
     try {
       const outcome = await work();
       measured.succeeded(outcome);
-      await processing;
-      await publish([
-        statusEvent(task, 'COMPLETED', {
-          attempt,
-          detail: outcome.detail,
-          targetVersionId: outcome.targetVersionId,
-        }),
-      ]);
+      await announced.completed(outcome);
       log.info({ ms: Date.now() - started, bytes: outcome.bytes, detail: outcome.detail }, 'replicated');
       return outcome;
     } catch (err) {
       measured.failed(err); // no-op when the attempt already succeeded (publishing never throws)
-      await processing;
+      await announced.failed();
       log.warn({ err: (err as Error).message, ms: Date.now() - started }, 'replication attempt failed');
       throw err;
     } finally {
