@@ -83,14 +83,23 @@ function mergeInto(file: string, partial: BenchResult): BenchResult {
       ? { backfill: partial.backfill, backfillSettings: partial.backfillSettings }
       : {}),
     only: undefined,
-    // Several configurations (BENCH_TEMPORAL, BENCH_WORKERS): the first is merged, all are shown.
-    configurations: partial.configurations,
+    // Several configurations (BENCH_TEMPORAL, BENCH_WORKERS): the first is merged, all are
+    // shown. A run of one configuration keeps the earlier run's side-by-side comparison.
+    configurations: (partial.configurations?.length ?? 0) > 1 ? partial.configurations : base.configurations,
     // The top-level ceiling stays the one the earlier run's workloads were measured beside.
     merged: {
       base: path.basename(file),
       baseDate: base.date,
       measured,
-      ...(measured.includes('ceiling') ? { temporalCeiling: partial.temporalCeiling } : {}),
+      // A ceiling measured beside merged workloads stays with them through later merges.
+      ...(measured.includes('ceiling')
+        ? {
+            temporalCeiling: partial.temporalCeiling,
+            ceilingBeside: { workloads: measured.filter((m) => m !== 'ceiling'), date: partial.date },
+          }
+        : base.merged?.temporalCeiling
+          ? { temporalCeiling: base.merged.temporalCeiling, ceilingBeside: base.merged.ceilingBeside }
+          : {}),
     },
   };
 }

@@ -178,8 +178,10 @@ export interface BenchResult {
     base: string;
     baseDate: string;
     measured: string[];
-    /** The Temporal ceiling measured in the merged run (beside its workloads). */
+    /** The Temporal ceiling measured in a merged run (beside its workloads). */
     temporalCeiling?: BenchResult['temporalCeiling'];
+    /** The workloads measured beside that ceiling, and when (kept through later merges). */
+    ceilingBeside?: { workloads: string[]; date: string };
   };
 }
 
@@ -686,7 +688,11 @@ ${r.temporal?.kind === 'server' ? 'Temporal server' : 'Temporal dev server'} cei
     r.temporalCeiling.serverCpuMsPerWorkflow
       ? `, with the server using **${f(r.temporalCeiling.serverCpuMsPerWorkflow)} ms of CPU per workflow**${r.temporalCeiling.databaseCpuMsPerWorkflow === undefined ? '' : ` and PostgreSQL **${f(r.temporalCeiling.databaseCpuMsPerWorkflow)} ms**`}`
       : ''
-  }.
+  }.${
+    r.merged?.temporalCeiling && r.merged.ceilingBeside
+      ? ` ${r.merged.ceilingBeside.workloads.join(', ')}, measured on ${r.merged.ceilingBeside.date}, ran beside a ceiling of **${f(r.merged.temporalCeiling.workflowsPerSecond)} empty workflows/s** measured with ${r.merged.ceilingBeside.workloads.length === 1 ? 'it' : 'them'}.`
+      : ''
+  }
 
 ${table(r)}
 

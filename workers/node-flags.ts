@@ -1,10 +1,11 @@
 /**
  * Node flags the worker process runs with (npm run worker, the demo, the Dockerfile, the bench).
- * The young generation's size trades CPU for small objects against memory for large ones:
- * a 1 MiB semi-space frees the socket buffers of streaming copies promptly (W2 peak RSS 217
- * instead of 261 MiB at 16 MiB) but made V8 scavenge so often that garbage collection took
- * 10% of the worker's main thread in W1. 4 MiB, measured at BENCH_SCALE=0.4 on the same
- * code (docs/BENCHMARKS.md, "CPU per object"): W1 worker CPU-ms per object 17.7 → 15.8
- * (direct journal 16.1 → 13.7), W2 peak RSS 248 → 239 MiB at the same throughput.
+ * The size of V8's semi-spaces (the young generation) trades CPU on small objects against
+ * peak memory on large ones. At 1 MiB V8 scavenged so often that garbage collection took 10%
+ * of the worker's main thread in W1. At 4 MiB, at full scale (docs/BENCHMARKS.md, "CPU per
+ * object"): W1 worker CPU-ms per object 16.2 → 13.3–13.6, W1 34.8 → 39.4–39.9 objects/s, and
+ * W2 peak RSS 219 → 268 MiB. The socket buffers of streaming copies wait longer for a
+ * collection. A deployment that copies mostly large objects and counts every MiB can run the
+ * worker with `--max-semi-space-size=1`.
  */
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
