@@ -22,8 +22,10 @@ export function announceAttempt(
     processing ??= publish([statusEvent(task, 'PROCESSING', { attempt })]);
     return processing;
   };
-  const slow = attempt > 1 ? undefined : setTimeout(publishProcessing, afterMs);
+  // A retry is announced at once, a first attempt only once it is slow.
+  let slow: NodeJS.Timeout | undefined;
   if (attempt > 1) void publishProcessing();
+  else slow = setTimeout(publishProcessing, afterMs);
   return {
     async completed(outcome: ReplicationOutcome): Promise<void> {
       clearTimeout(slow);

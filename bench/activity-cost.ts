@@ -14,7 +14,6 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CreateBucketCommand,
-  GetObjectCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
@@ -27,6 +26,7 @@ import { createS3Client } from '../clients/s3';
 import { startMinio } from '../stack/minio';
 import type { ReplicationTask } from '../shared/replication-task';
 import { workerMetrics } from '../metrics/worker-metrics';
+import { copyObjectStreaming } from './baselines';
 
 const versions = Number(process.argv[2] ?? 2000);
 const concurrency = Number(process.argv[3] ?? 16);
@@ -117,20 +117,8 @@ async function main() {
       const { key, versionId } = written[i]!;
       return local.run(activities.copyObjectVersion, task(key, versionId, i), [], 'single-put' as const);
     };
-    const raw = async (i: number) => {
-      const { key, versionId } = written[i]!;
-      const got = await sourceS3.send(
-        new GetObjectCommand({ Bucket: 'src', Key: key, VersionId: versionId }),
-      );
-      await targetS3.send(
-        new PutObjectCommand({
-          Bucket: 'raw',
-          Key: key,
-          Body: got.Body as NodeJS.ReadableStream as never,
-          ContentLength: got.ContentLength,
-        }),
-      );
-    };
+    const raw = (i: number) =>
+      copyObjectStreaming(sourceS3, targetS3, 'src', 'raw', { ...written[i]!, size: BODY.length });
     await run(0, warm, activity);
     await run(0, warm, raw);
     const measured = await run(warm, versions, activity);

@@ -399,6 +399,17 @@ function backfillCpuTable(r: BenchResult): string {
   return rows.join('\n');
 }
 
+/**
+ * The Temporal ceiling measured in the same run as `workload`: in a merged report, only the
+ * one measured beside it (a later merge of other workloads does not make it theirs).
+ */
+function ceilingMeasuredWith(r: BenchResult, workload: string): BenchResult['temporalCeiling'] | undefined {
+  if (!r.merged) return r.temporalCeiling;
+  // BENCH_ONLY may name a part (W5a) of the workload.
+  const beside = r.merged.ceilingBeside?.workloads.some((w) => w.startsWith(workload));
+  return beside ? r.merged.temporalCeiling : undefined;
+}
+
 /** The W5 section of docs/BENCHMARKS.md (and of a partial run's printout). */
 function backfillSection(r: BenchResult): string {
   if (!r.backfill?.length) return '';
@@ -409,7 +420,7 @@ function backfillSection(r: BenchResult): string {
     Object.entries(b.errors ?? {}).map(([what, why]) => `- ${b.id} ${what} could not run: ${why}`),
   );
   const minutes = r.backfill.reduce((s, b) => s + b.durationSeconds, 0) / 60;
-  const ceiling = r.merged ? r.merged.temporalCeiling : r.temporalCeiling;
+  const ceiling = ceilingMeasuredWith(r, 'W5');
   return `## W5: backfill of objects written before the rule
 
 Each part writes its objects into a new versioned bucket with no rule and no notification

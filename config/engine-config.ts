@@ -442,6 +442,17 @@ export function rulesOf(
   );
 }
 
+/**
+ * A source site as tasks, workflow ids and backfill requests carry it: undefined for the
+ * config's own `sourceSite`, so that a change names the same workflow whichever way it came.
+ */
+export function carriedSourceSite(
+  config: Pick<EngineConfig, 'sourceSite'>,
+  site: string | undefined,
+): string | undefined {
+  return site === config.sourceSite ? undefined : site;
+}
+
 /** Sites whose buckets have rules: `sourceSite` first. */
 export function sourceSites(config: Pick<EngineConfig, 'sourceSite' | 'sources'>): string[] {
   return [config.sourceSite, ...Object.keys(config.sources ?? {}).filter((s) => s !== config.sourceSite)];

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
+import { carriedSourceSite, rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import {
   BACKFILL_MEMO,
   BACKFILL_WORKFLOW,
@@ -48,7 +48,7 @@ export function sitesOfBucketRules(
   if (sourceSite !== undefined && !(sourceSite in config.sites))
     throw new UnknownSiteError(`source site "${sourceSite}" is not in the config's sites`);
   const sites = destinationsOfBucket(config, bucket, sourceSite);
-  const where = sourceSite !== undefined && sourceSite !== config.sourceSite ? ` on site ${sourceSite}` : '';
+  const where = carriedSourceSite(config, sourceSite) !== undefined ? ` on site ${sourceSite}` : '';
   if (sites.length === 0)
     throw new UnknownSiteError(`bucket ${bucket}${where} has no enabled replication rule in the config`);
   if (site !== undefined && !sites.includes(site))
@@ -65,10 +65,7 @@ export function backfillRequests(
   now = new Date(),
 ): BackfillRequest[] {
   const sites = sitesOfBucketRules(config, options.bucket, options.site, options.sourceSite);
-  const sourceSite =
-    options.sourceSite !== undefined && options.sourceSite !== config.sourceSite
-      ? options.sourceSite
-      : undefined;
+  const sourceSite = carriedSourceSite(config, options.sourceSite);
   let olderThan: string | undefined;
   if (options.olderThan !== undefined) {
     const at = Date.parse(options.olderThan);

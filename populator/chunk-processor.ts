@@ -3,7 +3,13 @@ import type { Producer } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { statusEvent, type StatusPublisher } from '../clients/status-publisher';
-import { journalTopicOf, rulesOf, sourceSites, type EngineConfig } from '../config/engine-config';
+import {
+  carriedSourceSite,
+  journalTopicOf,
+  rulesOf,
+  sourceSites,
+  type EngineConfig,
+} from '../config/engine-config';
 import type { JournalEntry, JournalMessage } from '../shared/journal-entry';
 import type { ReplicationTask } from '../shared/replication-task';
 import { deadLetterOf, sendDeadLetters, type DeadLetter } from './dead-letter';
@@ -138,9 +144,9 @@ export async function processChunk(
     tally.add('skipped_event', decoded.skipped?.length ?? 0);
     stats.entries(decoded.entries.length);
     // The topic tells which site wrote it (the default journal topic: `sourceSite`).
-    const sourceSite = siteOfTopic.get(message.topic);
+    const sourceSite = carriedSourceSite(config, siteOfTopic.get(message.topic));
     for (const entry of decoded.entries) {
-      if (sourceSite !== undefined && sourceSite !== config.sourceSite) entry.sourceSite = sourceSite;
+      if (sourceSite !== undefined) entry.sourceSite = sourceSite;
       entries.push({ entry, origin: message });
     }
   }

@@ -5,7 +5,13 @@ import {
   type ReplicationTarget,
   type ReplicationTask,
 } from '../shared/replication-task';
-import { destinationsFor, rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
+import {
+  carriedSourceSite,
+  destinationsFor,
+  rulesOf,
+  siteOfRule,
+  type EngineConfig,
+} from '../config/engine-config';
 import {
   needsTagsFor,
   selectCandidateDestinations,
@@ -62,7 +68,7 @@ function replicaTagsChange(entry: JournalEntry, config: EngineConfig): Replicati
   if (!marker || !(marker.sourceSite in config.sites)) return undefined;
   const here = entry.sourceSite ?? config.sourceSite;
   const origin = marker.sourceSite;
-  const originSite = origin === config.sourceSite ? undefined : origin;
+  const originSite = carriedSourceSite(config, origin);
   const candidates = (bucket: string, site: string | undefined) => {
     const rules = rulesOf(config, bucket, site);
     return rules ? selectCandidateDestinations(rules, entry.key, (rule) => siteOfRule(config, rule)) : [];

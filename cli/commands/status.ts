@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { EngineConfig } from '../../config/engine-config';
+import { carriedSourceSite, type EngineConfig } from '../../config/engine-config';
 import { lookupReplication, sitesOfBucket, type SiteReplication } from '../../operations/replication-lookup';
 import { describeSiteState, siteStates } from '../../operations/site-control';
 
@@ -70,7 +70,7 @@ export async function runStatus(
   sourceSite?: string,
 ): Promise<SiteReplication[]> {
   const { bucket, key } = parseS3Url(url);
-  const source = sourceSite === config.sourceSite ? undefined : sourceSite;
+  const source = carriedSourceSite(config, sourceSite);
   const sites = sitesOfBucket(config, bucket, source);
   if (sites.length === 0) {
     out(`bucket ${bucket} has no replication configuration (see \`replication setup --help\`)`);
