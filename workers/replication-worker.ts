@@ -27,6 +27,7 @@ import { siteState } from '../operations/site-control';
 import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
 import { SiteGate } from './site-gate';
 import { planSiteReload } from './site-reload';
+import { workflowBundleOptions } from './workflow-bundle-options';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -59,7 +60,7 @@ async function workflowSource(): Promise<Pick<WorkerOptions, 'workflowBundle'>> 
   const bundle = process.env.CRR_WORKFLOW_BUNDLE ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
   if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
   const code = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
+    ...workflowBundleOptions(),
     logger: new DefaultLogger('WARN'),
   });
   return { workflowBundle: code };

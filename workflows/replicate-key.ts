@@ -357,7 +357,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
         book.queue.length > 0 &&
         (handled >= settings.continueAsNewAfterVersions || workflowInfo().continueAsNewSuggested)
       ) {
-        await condition(allHandlersFinished);
+        if (!allHandlersFinished()) await condition(allHandlersFinished);
         if (reporter.hasReports) await sendReports(true);
         await continueAsNew<typeof replicateKeyWorkflow>({
           ...input,
@@ -366,7 +366,9 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
         });
       }
     }
-    await condition(allHandlersFinished);
+    // Every handler here is synchronous, so this nearly always holds already; awaiting it anyway
+    // costs promises, and the SDK captures a stack trace for every promise a workflow creates.
+    if (!allHandlersFinished()) await condition(allHandlersFinished);
     if (reporter.hasReports) await sendReports(true);
     // Signals taken while the reports went out may have queued work or outcomes to send.
     if (book.queue.length > 0 || reporter.hasReports) continue;

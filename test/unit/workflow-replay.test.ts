@@ -1,10 +1,8 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import * as proto from '@temporalio/proto';
-import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
-import { DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
+import { loadRecordedHistory, RECORDED_HISTORIES } from '../replay/recorded-history';
 
 /**
  * Replays the histories recorded from the real engine (test/replay/record-histories.ts) with
@@ -13,10 +11,7 @@ import { DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/w
  * See test/replay/README.md.
  */
 
-type History = proto.temporal.api.history.v1.IHistory;
 const EventType = proto.temporal.api.enums.v1.EventType;
-
-const HISTORIES = path.resolve(__dirname, '../replay/histories');
 
 /** Event types without their EVENT_TYPE_ prefix. */
 type EventTypeName =
@@ -45,33 +40,11 @@ const FIXTURES: Record<string, { last: proto.temporal.api.enums.v1.EventType; sh
 };
 const NAMES = Object.keys(FIXTURES).sort();
 
-/**
- * The SDK's historyFromJSON. Where npm installed @temporalio/common and @temporalio/proto with
- * two copies of protobufjs, it throws "type must be a Type"; the same conversion is then done
- * with the ProtoJSON module of the copy @temporalio/proto was generated with.
- */
-function historyOf(json: unknown): History {
-  try {
-    return historyFromJSON(json);
-  } catch (err) {
-    if (!(err instanceof TypeError) || !/must be a Type/.test(err.message)) throw err;
-  }
-  const fromProto = createRequire(require.resolve('@temporalio/proto'));
-  const protojson = fromProto('protobufjs/ext/protojson') as {
-    fromJson(type: unknown, json: unknown, options: { ignoreUnknownFields: boolean }): History;
-  };
-  const root = patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown };
-  return protojson.fromJson(root.lookupType('temporal.api.history.v1.History'), json, {
-    ignoreUnknownFields: true,
-  });
-}
-
-const load = (name: string) =>
-  historyOf(JSON.parse(fs.readFileSync(path.join(HISTORIES, `${name}.json`), 'utf8')) as unknown);
+const load = loadRecordedHistory;
 
 test('the recorded histories are the five scenarios, none lost', () => {
   const files = fs
-    .readdirSync(HISTORIES)
+    .readdirSync(RECORDED_HISTORIES)
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.replace(/\.json$/, ''))
     .sort();
@@ -100,8 +73,13 @@ beforeAll(() => {
 
 test('every recorded history replays with the workflow code in the tree', async () => {
   const results: Array<Pick<ReplayResult, 'workflowId'> & { error?: string }> = [];
+  // Bundled as production workers bundle it (preloaded, shared modules included).
+  const { code } = await bundleWorkflowCode({
+    ...workflowBundleOptions(),
+    logger: new DefaultLogger('WARN'),
+  });
   const replay = Worker.runReplayHistories(
-    { workflowsPath: require.resolve('../../workflows'), replayName: 'crr-workflow-replay' },
+    { workflowBundle: { code }, replayName: 'crr-workflow-replay' },
     NAMES.map((name) => ({ workflowId: name, history: load(name) })),
   );
   for await (const result of replay) {
