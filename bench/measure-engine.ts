@@ -15,6 +15,7 @@ import { log } from './log';
 import { ProcessSampler, percentile } from './process-metrics';
 import type { WorkloadResult } from './report';
 import { throughput } from './throughput';
+import { speedProbeMs } from './speed-probe';
 import type { PutRecord, WorkloadSpec } from './workloads';
 
 /** The running engine and where its work shows: completions on Kafka, histories in Temporal. */
@@ -65,6 +66,7 @@ export async function measureOurs(
   s3: ReturnType<typeof createS3Client>,
   label = '',
 ): Promise<{ ours: WorkloadResult['ours']; bytes: number }> {
+  const probeBefore = speedProbeMs();
   const componentSampler = new ComponentCpuSampler(stackClassifier(ctx));
   componentSampler.start();
   // With BENCH_WORKERS > 1: the RSS is the largest of the worker processes', the CPU their sum.
@@ -143,9 +145,10 @@ export async function measureOurs(
       Object.entries(componentUse.components).map(([c, sec]) => [c, (sec / records.length) * 1000]),
     ),
     machineBusyShare: componentUse.machineBusyShare,
+    speedProbeMs: [probeBefore, speedProbeMs()] as [number, number],
   };
   log(
-    `${spec.id}${label}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms); worker RSS ${workerStartRssMiB.toFixed(0)} → ${workerUse.peakRssMiB.toFixed(0)} MiB; worst 2 s slices (s from first PUT: max ms) ${worstSlices.map((w) => `${w.second}:${w.maxLatencyMs} (source PUT ≤ ${w.slowestSourcePutMs})`).join(' ')}`,
+    `${spec.id}${label}: ours ${ours.objectsPerSecond.toFixed(1)} obj/s, ${ours.mibPerSecond.toFixed(1)} MiB/s, p50/p99 ${ours.latencyMs.p50}/${ours.latencyMs.p99} ms (journal delivery p99 ${ours.journalDeliveryMs.p99} ms, engine p99 ${ours.engineMs.p99} ms); worker RSS ${workerStartRssMiB.toFixed(0)} → ${workerUse.peakRssMiB.toFixed(0)} MiB; speed probe ${ours.speedProbeMs.join('/')} ms; worst 2 s slices (s from first PUT: max ms) ${worstSlices.map((w) => `${w.second}:${w.maxLatencyMs} (source PUT ≤ ${w.slowestSourcePutMs})`).join(' ')}`,
   );
   return { ours, bytes };
 }

@@ -29,6 +29,8 @@ export type OurMeasurement = Throughput & {
   /** CPU seconds per 1,000 objects of each stack component over the run, and how busy all cores were. */
   componentCpuPer1000?: Record<string, number>;
   machineBusyShare?: number;
+  /** bench/speed-probe.ts before and after the measurement, in ms (lower is faster). */
+  speedProbeMs?: [number, number];
 };
 
 export interface WorkloadResult {
@@ -347,12 +349,12 @@ function cpuTable(r: BenchResult): string {
     r.workloads.flatMap((w) => measurementsOf(w).map(([, o]) => o.componentCpuPer1000)),
   );
   const rows = [
-    `| workload | all cores busy | ${COMPONENTS.join(' | ')} |`,
-    `|---|---|${COMPONENTS.map(() => '---').join('|')}|`,
+    `| workload | all cores busy | speed probe ms, before/after | ${COMPONENTS.join(' | ')} |`,
+    `|---|---|---|${COMPONENTS.map(() => '---').join('|')}|`,
   ];
   const row = (label: string, o: OurMeasurement) =>
     o.componentCpuPer1000
-      ? `| ${label} | ${f((o.machineBusyShare ?? Number.NaN) * 100, 0)}% | ${COMPONENTS.map((c) => f(o.componentCpuPer1000?.[c], 1)).join(' | ')} |`
+      ? `| ${label} | ${f((o.machineBusyShare ?? Number.NaN) * 100, 0)}% | ${o.speedProbeMs?.join('/') ?? '–'} | ${COMPONENTS.map((c) => f(o.componentCpuPer1000?.[c], 1)).join(' | ')} |`
       : '';
   for (const w of r.workloads) {
     for (const [label, o] of measurementsOf(w)) rows.push(row(label, o));
