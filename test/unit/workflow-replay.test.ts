@@ -40,8 +40,6 @@ const FIXTURES: Record<string, { last: proto.temporal.api.enums.v1.EventType; sh
 };
 const NAMES = Object.keys(FIXTURES).sort();
 
-const load = loadRecordedHistory;
-
 test('the recorded histories are the five scenarios, none lost', () => {
   const files = fs
     .readdirSync(RECORDED_HISTORIES)
@@ -52,7 +50,7 @@ test('the recorded histories are the five scenarios, none lost', () => {
 });
 
 test.each(NAMES)('%s: the history shows what the scenario is for', (name) => {
-  const events = load(name).events ?? [];
+  const events = loadRecordedHistory(name).events ?? [];
   const { last, shows } = FIXTURES[name]!;
   expect(events[0]?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
   expect(events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name).toBe('replicateKeyWorkflow');
@@ -80,7 +78,7 @@ test('every recorded history replays with the workflow code in the tree', async 
   });
   const replay = Worker.runReplayHistories(
     { workflowBundle: { code }, replayName: 'crr-workflow-replay' },
-    NAMES.map((name) => ({ workflowId: name, history: load(name) })),
+    NAMES.map((name) => ({ workflowId: name, history: loadRecordedHistory(name) })),
   );
   for await (const result of replay) {
     results.push({
