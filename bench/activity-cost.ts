@@ -27,15 +27,11 @@ import { startMinio } from '../stack/minio';
 import type { ReplicationTask } from '../shared/replication-task';
 import { workerMetrics } from '../metrics/worker-metrics';
 import { copyObjectStreaming } from './baselines';
+import { cpuMsSince } from './process-metrics';
 
 const versions = Number(process.argv[2] ?? 2000);
 const concurrency = Number(process.argv[3] ?? 16);
 const BODY = Buffer.alloc(4096, 7);
-
-function cpuMs(since: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1000;
-}
 
 async function versionedBucket(s3: S3Client, bucket: string) {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -111,7 +107,10 @@ async function main() {
       const started = process.cpuUsage();
       const t0 = Date.now();
       await Promise.all(written.slice(from, to).map((_, j) => limit(() => each(from + j))));
-      return { cpuMs: cpuMs(started) / (to - from), perSecond: ((to - from) * 1000) / (Date.now() - t0) };
+      return {
+        cpuMs: cpuMsSince(started) / (to - from),
+        perSecond: ((to - from) * 1000) / (Date.now() - t0),
+      };
     };
     const activity = (i: number) => {
       const { key, versionId } = written[i]!;

@@ -11,6 +11,12 @@ export function processCpuSeconds(pid: number | string): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** CPU-ms (user + system) this process has used since `since` (a process.cpuUsage() reading). */
+export function cpuMsSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
 /** Samples a process's resident memory and CPU time from /proc (Linux). */
 export class ProcessSampler {
   private peakRssBytes = 0;

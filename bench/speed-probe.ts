@@ -1,3 +1,5 @@
+import { cpuMsSince } from './process-metrics';
+
 /**
  * How fast this machine's cores are right now: the CPU time of a fixed piece of JavaScript
  * work (lower is faster). On shared hosts it moves by tens of percent within minutes, and every
@@ -10,10 +12,10 @@ export function speedProbeMs(): number {
     const before = process.cpuUsage();
     let sink = 0;
     for (let i = 0; i < 50_000_000; i++) sink = (sink + (i % 7)) | 0;
-    const used = process.cpuUsage(before);
+    const used = cpuMsSince(before);
     // `sink` is used so that the loop cannot be optimised away.
     if (sink === -1) throw new Error('unreachable');
-    best = Math.min(best, (used.user + used.system) / 1000);
+    best = Math.min(best, used);
   }
   return Math.round(best);
 }

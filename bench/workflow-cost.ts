@@ -13,6 +13,7 @@
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type BundleOptions } from '@temporalio/worker';
 import { loadRecordedHistory } from '../test/replay/recorded-history';
 import { workflowBundleOptions } from '../workers/workflow-bundle-options';
+import { cpuMsSince } from './process-metrics';
 
 const perRound = Number(process.argv[2] ?? 800);
 const rounds = Number(process.argv[3] ?? 8);
@@ -47,9 +48,8 @@ async function main(): Promise<void> {
         if (result.error)
           throw new Error(`${name}: replay of ${historyName} failed: ${result.error.message}`);
       }
-      const used = process.cpuUsage(before);
-      if (round > 0)
-        samples.set(name, [...(samples.get(name) ?? []), (used.user + used.system) / 1000 / perRound]);
+      const used = cpuMsSince(before);
+      if (round > 0) samples.set(name, [...(samples.get(name) ?? []), used / perRound]);
     }
   }
   console.log(`replay of "${historyName}", ${perRound} workflows × ${rounds} rounds, CPU-ms per workflow:`);
