@@ -1,21 +1,11 @@
 /**
- * A version's bytes to the target as a multipart upload that survives a crash: parts are
- * ranged GETs piped into UploadPart (memory bounded by part size × concurrency), and the
- * upload id and parts are heartbeated so that the next attempt resumes the same upload.
+ * A version's bytes to the target as a multipart upload that survives a crash: the upload id
+ * and parts are heartbeated so that the next attempt resumes the same upload. A version
+ * uploaded in parts is copied in those parts, checked against its ETag (copy-source-parts.ts);
+ * any other is copied in ranges of the configured part size, each one hashed here.
  */
 import type { Readable } from 'node:stream';
-import pLimit from 'p-limit';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-  UploadPartCommand,
-  type Part,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, UploadPartCommand, type Part, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ReplicationTask } from '../shared/replication-task';
 import { isUploadGone } from '../clients/s3-errors';
@@ -25,13 +15,29 @@ import { bareEtag, plainMd5Etag } from '../shared/s3-names';
 import type { ReplicationContext } from './replication-context';
 import { s3VersionId, type SourceVersion } from './source-version';
 import { reportProgress } from './heartbeats';
-import { putHeaders, type CopiedData, type ReplicaWrite } from './replica-write';
+import type { CopiedData, ReplicaWrite } from './replica-write';
+import {
+  abortUpload,
+  completeUpload,
+  createUpload,
+  forEachPart,
+  listAllParts,
+  MAX_PARTS,
+} from './multipart-upload';
+import {
+  copySourceParts,
+  sourcePartCount,
+  SourcePartsUnverifiable,
+  type SourcePartsProgress,
+} from './copy-source-parts';
 
-const MAX_PARTS = 10_000;
 const MiB = 1024 * 1024;
 
-/** Details heartbeated while a multipart copy runs, so that a retried attempt resumes the upload. */
+/** Details heartbeated while a copy in ranges runs (no layout: written before there were two kinds). */
 interface MultipartProgress {
+  layout?: 'ranges';
+  /** The source version the upload holds (one activity may copy several versions of the key). */
+  sourceVersionId?: string;
   uploadId: string;
   partSize: number;
   parts: Array<{ PartNumber: number; ETag: string; md5: string }>;
@@ -40,24 +46,6 @@ interface MultipartProgress {
 function partSizeFor(size: number, configured: number): number {
   if (Math.ceil(size / configured) <= MAX_PARTS) return configured;
   return Math.ceil(size / MAX_PARTS / MiB) * MiB;
-}
-
-async function listAllParts(
-  target: S3Client,
-  bucket: string,
-  key: string,
-  uploadId: string,
-): Promise<Part[]> {
-  const parts: Part[] = [];
-  let PartNumberMarker: string | undefined;
-  for (;;) {
-    const page = await target.send(
-      new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker }),
-    );
-    parts.push(...(page.Parts ?? []));
-    if (!page.IsTruncated || !page.NextPartNumberMarker) return parts;
-    PartNumberMarker = page.NextPartNumberMarker;
-  }
 }
 
 function partRange(partNumber: number, partSize: number, size: number): { start: number; end: number } {
@@ -138,7 +126,7 @@ async function resumeUpload(
         : (await md5OfSourceRange(ctx, task, source, start, end)).md5;
     if (md5 === etag) parts.push({ PartNumber: number, ETag: part.ETag ?? '', md5 });
   }
-  return { uploadId: previous.uploadId, partSize: previous.partSize, parts };
+  return { ...previous, layout: 'ranges', parts };
 }
 
 async function startUpload(
@@ -147,43 +135,34 @@ async function startUpload(
   write: ReplicaWrite,
   target: S3Client,
 ): Promise<MultipartProgress> {
-  const { bucket } = task.target;
-  const { key } = task.entry;
-  // One workflow per key and site serialises copies, so any other upload of this key is abandoned.
-  const uploads = await target.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-  for (const upload of uploads.Uploads ?? []) {
-    if (upload.Key !== key || !upload.UploadId) continue;
-    await target.send(
-      new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }),
-    );
-  }
-  const created = await target.send(new CreateMultipartUploadCommand(putHeaders(task, write)));
-  if (!created.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
   return {
-    uploadId: created.UploadId,
+    layout: 'ranges',
+    sourceVersionId: task.entry.versionId,
+    uploadId: await createUpload(task, write, target),
     partSize: partSizeFor(write.source.size, ctx.settings.partSizeBytes),
     parts: [],
   };
 }
 
 /**
- * Multipart copy with bounded memory (part size × part concurrency bytes in flight at most)
- * that a retried attempt resumes: the upload id and parts are heartbeated, and the target's
- * own list of parts is checked against the source on resume.
+ * Copies in ranges of the configured part size (bounded memory: part size × part concurrency
+ * at most), each range hashed and checked against the MD5 the target answers; resumes
+ * `previous`, the upload a former attempt heartbeated, checking its parts against the source.
  */
-export async function copyMultipart(
+async function copyInRanges(
   ctx: ReplicationContext,
   task: ReplicationTask,
   write: ReplicaWrite,
   target: S3Client,
+  previous: MultipartProgress | undefined,
+  onUpload: (uploadId: string) => void,
 ): Promise<CopiedData> {
-  const activity = Context.current();
   const { bucket } = task.target;
   const { key } = task.entry;
   const { source } = write;
-  const previous = activity.info.heartbeatDetails as MultipartProgress | undefined;
   const resumed = previous?.uploadId ? await resumeUpload(ctx, task, source, target, previous) : undefined;
   const progress = resumed ?? (await startUpload(ctx, task, write, target));
+  onUpload(progress.uploadId);
   const partCount = Math.ceil(source.size / progress.partSize);
   const reused = progress.parts.length;
   const done = new Set(progress.parts.map((p) => p.PartNumber));
@@ -214,40 +193,79 @@ export async function copyMultipart(
     reportProgress(progress);
   };
 
+  await forEachPart(todo, ctx.settings.partConcurrency, copyPart);
+  const parts = [...progress.parts].sort((a, b) => a.PartNumber - b.PartNumber);
+  const expected = multipartEtag(parts.map((p) => Buffer.from(p.md5, 'hex')));
+  const upload = { uploadId: progress.uploadId, parts, bytes: source.size };
+  return completeUpload(task, target, upload, expected, resumed ? reused : undefined);
+}
+
+/**
+ * Multipart copy that a retried attempt resumes. A version uploaded in parts goes in the same
+ * parts unless that cannot be checked; then, and for any other version, in ranges. A
+ * permanent failure abandons the upload; any other leaves it for the next attempt.
+ */
+export async function copyMultipart(
+  ctx: ReplicationContext,
+  task: ReplicationTask,
+  write: ReplicaWrite,
+  target: S3Client,
+): Promise<CopiedData> {
+  const { bucket } = task.target;
+  const { key } = task.entry;
+  const previous = Context.current().info.heartbeatDetails as
+    MultipartProgress | SourcePartsProgress | undefined;
+  let uploadId: string | undefined;
+  const onUpload = (id: string) => (uploadId = id);
+  const abandon = async () => {
+    if (uploadId) await abortUpload(target, bucket, key, uploadId).catch(() => undefined);
+  };
   try {
-    const limit = pLimit(ctx.settings.partConcurrency);
-    await Promise.all(todo.map((partNumber) => limit(() => copyPart(partNumber))));
-    const parts = [...progress.parts].sort((a, b) => a.PartNumber - b.PartNumber);
-    const completed = await target.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: progress.uploadId,
-        MultipartUpload: { Parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
-      }),
-    );
-    const expected = multipartEtag(parts.map((p) => Buffer.from(p.md5, 'hex')));
-    const actual = bareEtag(completed.ETag);
-    if (actual && /-\d+$/.test(actual) && actual !== expected) {
-      throw new ApplicationFailure(
-        `checksum mismatch for ${describeSubject(subjectOf(task))}: target ETag ${actual}, expected ${expected}`,
-        'TransientChecksumMismatch',
+    const { sourceSite } = ctx;
+    const sourceBucket = task.entry.bucket;
+    const partCount = ctx.sourcePartsFallbacks.skips(sourceSite, sourceBucket)
+      ? undefined
+      : sourcePartCount(write.source);
+    // An attempt that went on in ranges heartbeated so: its successors resume that upload.
+    const inRanges = previous !== undefined && previous.layout !== 'source-parts';
+    if (partCount === undefined || inRanges) {
+      return await copyInRanges(
+        ctx,
+        task,
+        write,
+        target,
+        inRanges ? (previous as MultipartProgress) : undefined,
+        onUpload,
       );
     }
-    return {
-      targetVersionId: completed.VersionId,
-      bytes: source.size,
-      detail: resumed
-        ? `resumed multipart upload ${progress.uploadId}: reused ${reused} of ${partCount} parts`
-        : undefined,
-    };
-  } catch (err) {
-    const failure = replicationFailure('multipart copy', subjectOf(task), err);
-    if (failure.nonRetryable) {
-      await target
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: progress.uploadId }))
-        .catch(() => undefined);
+    try {
+      return await copySourceParts(
+        ctx,
+        task,
+        write,
+        target,
+        partCount,
+        previous as SourcePartsProgress | undefined,
+        onUpload,
+      );
+    } catch (err) {
+      if (!(err instanceof SourcePartsUnverifiable)) throw err;
+      ctx.sourcePartsFallbacks.record(sourceSite, sourceBucket);
+      const why = `the source's ${partCount} parts could not be checked against its ETag (${err.message})`;
+      ctx.logger.warn(
+        { bucket: task.entry.bucket, key, versionId: task.entry.versionId, site: task.target.site },
+        `copying in ranges instead (and the bucket's other versions for 10 minutes): ${why}`,
+      );
+      await abandon();
+      uploadId = undefined;
+      const copied = await copyInRanges(ctx, task, write, target, undefined, onUpload);
+      return { ...copied, detail: copied.detail ?? `copied in ranges: ${why}` };
     }
+  } catch (err) {
+    // Before there is an upload, the caller names the failure (a missing bucket, say).
+    if (!uploadId) throw err;
+    const failure = replicationFailure('multipart copy', subjectOf(task), err);
+    if (failure.nonRetryable) await abandon();
     throw failure;
   }
 }

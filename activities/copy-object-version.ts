@@ -67,7 +67,7 @@ export async function copyVersion(
     return skip(`not replicated: the version's tags do not match rule ${task.target.ruleId}`);
   }
   const planned = options.transfer;
-  const transfer = planned ?? transferFor(source.size, ctx.settings);
+  const transfer = planned ?? transferFor(source.size, ctx.settings, source.etag);
   const local = Context.current().info.isLocal;
   if (
     (local && source.size > ctx.settings.localActivityMaxBytes) ||

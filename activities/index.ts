@@ -14,6 +14,7 @@ import { workerMetrics, type WorkerMetrics } from '../metrics/worker-metrics';
 export type { ReplicationContext } from './replication-context';
 export type { PendingChange } from './placement';
 export { MarkerCache } from './version-history';
+export { SourcePartsFallbacks } from './copy-source-parts';
 
 /**
  * The replication activities, bound to the clients they use (dependency injection keeps

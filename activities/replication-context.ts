@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { StatusPublisher } from '../clients/status-publisher';
 import type { ReplicationTask } from '../shared/replication-task';
 import type { MarkerCache } from './version-history';
+import type { SourcePartsFallbacks } from './copy-source-parts';
 
 /** Everything the replication activities need, injected by the worker (or a test). */
 export interface ReplicationContext {
@@ -27,6 +28,8 @@ export interface ReplicationContext {
   logger: Logger;
   /** Replica markers already read or written (versions never change: cached for the process's life). */
   markers: MarkerCache;
+  /** Source buckets copied in ranges for a while, after a copy in their parts could not be checked. */
+  sourcePartsFallbacks: SourcePartsFallbacks;
   /** Running backfills: a change to a key they cover brings over the versions from before the rule. */
   backfillScopes?: BackfillScopes;
 }

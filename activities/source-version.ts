@@ -22,6 +22,8 @@ export interface SourceVersion {
   };
   userMetadata?: Record<string, string>;
   tags: Tag[];
+  /** The source's server-side encryption (`AES256`, `aws:kms`…): KMS ETags are not MD5s. */
+  encryption?: string;
 }
 
 /** The version id to send to S3: "null" addresses the null version of an unversioned or suspended bucket. */
@@ -72,6 +74,7 @@ export async function openSourceVersion(
         },
         userMetadata: response.Metadata,
         tags,
+        ...(response.ServerSideEncryption ? { encryption: response.ServerSideEncryption } : {}),
       },
     };
   } catch (err) {

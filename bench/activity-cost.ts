@@ -21,7 +21,7 @@ import {
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pLimit from 'p-limit';
 import pino from 'pino';
-import { createReplicationActivities, MarkerCache } from '../activities';
+import { createReplicationActivities, MarkerCache, SourcePartsFallbacks } from '../activities';
 import { createS3Client } from '../clients/s3';
 import { startMinio } from '../stack/minio';
 import type { ReplicationTask } from '../shared/replication-task';
@@ -84,6 +84,7 @@ async function main() {
         status: { publish: async () => undefined },
         logger: pino({ level: 'warn' }),
         markers: new MarkerCache(),
+        sourcePartsFallbacks: new SourcePartsFallbacks(),
       },
       workerMetrics(),
     );

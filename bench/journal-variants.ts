@@ -22,7 +22,7 @@ export const JOURNAL_VARIANTS: JournalVariant[] = [
     measurement: 'ours',
     bucketSuffix: 'src',
     label: '',
-    workloads: ['W1', 'W2', 'W3', 'W4'],
+    workloads: ['W1', 'W2', 'W2p', 'W3', 'W4'],
     notification: true,
   },
   {

@@ -68,7 +68,7 @@ function commandLine(): string {
 function mergeInto(file: string, partial: BenchResult): BenchResult {
   const base = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResult;
   const measured = partial.only ?? [];
-  const order = (id: string) => ['W1', 'W2', 'W3', 'W4'].indexOf(id);
+  const order = (id: string) => ['W1', 'W2', 'W2p', 'W3', 'W4'].indexOf(id);
   return {
     ...base,
     date: partial.date,

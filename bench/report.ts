@@ -260,6 +260,19 @@ function targets(r: BenchResult): Target[] {
         ),
       );
   }
+  for (const large of [w2, w.W2p]) {
+    for (const [peer, name] of [
+      [large?.baselines.P1, 'P1 (rclone)'],
+      [large?.baselines.P2, 'P2 (MinIO replication)'],
+    ] as const) {
+      if (large && peer)
+        out.push([
+          `${large.id} ahead of ${name}`,
+          `${f(large.ours.mibPerSecond)} vs ${f(peer.mibPerSecond)} MiB/s`,
+          large.ours.mibPerSecond > peer.mibPerSecond,
+        ]);
+    }
+  }
   if (w4)
     out.push(
       p99Within1s('W4 p99 latency ≤ 1 s', w4.ours, ` (engine share ${f(w4.ours.engineMs.p99, 0)} ms)`),
@@ -310,8 +323,9 @@ function table(r: BenchResult): string {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const row = (label: string, id: string, o: OurMeasurement, b: WorkloadResult['baselines']) => {
-    const by = (x?: Throughput) => (id === 'W2' ? x?.mibPerSecond : x?.objectsPerSecond);
-    const mine = id === 'W2' ? o.mibPerSecond : o.objectsPerSecond;
+    const large = id.startsWith('W2');
+    const by = (x?: Throughput) => (large ? x?.mibPerSecond : x?.objectsPerSecond);
+    const mine = large ? o.mibPerSecond : o.objectsPerSecond;
     return `| ${label} | ${o.objects} | ${f(o.objectsPerSecond)} | ${f(o.mibPerSecond)} | ${f(b.L?.objectsPerSecond)} | ${f(b.Lwindow?.objectsPerSecond)} | ${f(b.P1?.objectsPerSecond)} | ${f(b.P2?.objectsPerSecond)} | ${ratio(mine, by(b.L))} | ${ratio(mine, by(b.Lwindow))} | ${ratio(mine, by(b.P1))} | ${ratio(mine, by(b.P2))} | ${f(o.latencyMs.p50, 0)}/${f(o.latencyMs.p95, 0)}/${f(o.latencyMs.p99, 0)} | ${f(o.journalDeliveryMs.p50, 0)}/${f(o.journalDeliveryMs.p99, 0)} | ${f(o.engineMs.p50, 0)}/${f(o.engineMs.p99, 0)} | ${f(o.historyEventsPerVersion)} | ${f(o.workerPeakRssMiB, 0)} | ${f(o.populatorPeakRssMiB, 0)} | ${f(o.cpuSecondsPer1000, 2)} |`;
   };
   for (const w of r.workloads) {
@@ -694,7 +708,7 @@ timed on the copy alone over objects already on the source; *L same window* = th
 each object copied as soon as its source PUT returns, timed like ours from the first PUT to the
 last copy (the source upload counts for both);
 P1 = \`${r.peers.rclone}\` \`copy\` with the same transfers; P2 = MinIO bucket replication set up with \`mc\` (${r.peers.mc}).
-For W2 the ratio columns compare MiB/s, elsewhere objects/s.
+For W2 and W2p the ratio columns compare MiB/s, elsewhere objects/s.
 
 ${r.temporal?.kind === 'server' ? 'Temporal server' : 'Temporal dev server'} ceiling, measured in the same run: **${f(r.temporalCeiling.workflowsPerSecond)} empty workflows/s**
 (signal-with-start of a workflow that completes on its signal, no activity; 64 concurrent calls)${

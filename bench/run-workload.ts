@@ -28,7 +28,7 @@ export async function runWorkload(spec: WorkloadSpec, ctx: WorkloadContext): Pro
   }
   // BENCH_BASELINES=0 measures the engine alone (quicker, while trying a change).
   const baselines =
-    (spec.id === 'W1' || spec.id === 'W2') && process.env.BENCH_BASELINES !== '0' && ctx.baselines !== false
+    ['W1', 'W2', 'W2p'].includes(spec.id) && process.env.BENCH_BASELINES !== '0' && ctx.baselines !== false
       ? await measureBaselines(spec, ctx, bucket, bytes)
       : {};
   return {

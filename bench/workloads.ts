@@ -1,5 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { putInParts } from '../test/support/s3-helpers';
 
 export interface PutRecord {
   key: string;
@@ -11,7 +12,7 @@ export interface PutRecord {
 }
 
 export interface WorkloadSpec {
-  id: 'W1' | 'W2' | 'W3' | 'W4';
+  id: 'W1' | 'W2' | 'W2p' | 'W3' | 'W4';
   title: string;
   run(s3: S3Client, bucket: string): Promise<PutRecord[]>;
 }
@@ -26,6 +27,22 @@ export async function put(s3: S3Client, bucket: string, key: string, body: Buffe
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
   );
   return { key, versionId: out.VersionId!, bytes: body.length, putAt: started, putMs: Date.now() - started };
+}
+
+/** The object written as a multipart upload of `partSize` parts, one after the other, as clients write large files. */
+async function putWholeParts(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  partSize: number,
+): Promise<PutRecord> {
+  const started = Date.now();
+  const sizes = Array.from({ length: Math.ceil(body.length / partSize) }, (_, i) =>
+    Math.min(partSize, body.length - i * partSize),
+  );
+  const { versionId } = await putInParts(s3, bucket, key, body, sizes);
+  return { key, versionId, bytes: body.length, putAt: started, putMs: Date.now() - started };
 }
 
 const KiB = 1024;
@@ -65,6 +82,19 @@ export function workloads(scale: number): WorkloadSpec[] {
         const limit = pLimit(4);
         return Promise.all(
           Array.from({ length: w2Count }, (_, i) => limit(() => put(s3, bucket, `w2/big-${i}`, body))),
+        );
+      },
+    },
+    {
+      id: 'W2p',
+      title: `${w2Count} objects of 256 MiB, each uploaded in 16 MiB parts`,
+      run: async (s3, bucket) => {
+        const body = bigBody(256 * MiB);
+        const limit = pLimit(4);
+        return Promise.all(
+          Array.from({ length: w2Count }, (_, i) =>
+            limit(() => putWholeParts(s3, bucket, `w2p/big-${i}`, body, 16 * MiB)),
+          ),
         );
       },
     },

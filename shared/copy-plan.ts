@@ -12,14 +12,22 @@ export interface TransferPolicy {
   localActivityMaxBytes: number;
 }
 
+/** An S3 multipart ETag, `<32 hex>-<parts>`: the version was uploaded in parts. */
+function uploadedInParts(etag: string | undefined): boolean {
+  return etag !== undefined && /^"?[0-9a-f]{32}-\d+"?$/i.test(etag);
+}
+
 /**
- * The one place that decides multipart. The workflow calls it with the journal's size for the
- * change it schedules; an activity calls it with the source's own size only for versions it
- * finds on the source without a journal entry in hand (copied ahead, in source order). A size
- * the journal did not give takes the resumable path.
+ * The one place that decides multipart. The workflow calls it with the journal's size and
+ * ETag for the change it schedules; an activity calls it with the source's own only for
+ * versions it finds on the source without a journal entry in hand (copied ahead, in source
+ * order). A size the journal did not give takes the resumable path. So does a version
+ * uploaded in parts and too large to start locally: it is copied in the same parts, which
+ * its ETag checks end to end and the replica keeps (activities/copy-source-parts.ts).
  */
-export function transferFor(size: number | undefined, policy: TransferPolicy): Transfer {
-  return size === undefined || size > policy.multipartThresholdBytes ? 'multipart' : 'single-put';
+export function transferFor(size: number | undefined, policy: TransferPolicy, etag?: string): Transfer {
+  if (size === undefined || size > policy.multipartThresholdBytes) return 'multipart';
+  return uploadedInParts(etag) && size > policy.localActivityMaxBytes ? 'multipart' : 'single-put';
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Producer } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
 import { connectTemporal, connectWorkerConnection } from '../clients/temporal';
 import type { Logger } from 'pino';
-import { createReplicationActivities, MarkerCache } from '../activities';
+import { createReplicationActivities, MarkerCache, SourcePartsFallbacks } from '../activities';
 import { createBackfillActivities } from '../activities/backfill-activities';
 import { signalReplicationTasks } from '../clients/replication-signals';
 import { watchBackfillScopes } from '../operations/backfill';
@@ -169,6 +169,7 @@ export async function createReplicationWorker(
     status: batchingStatusPublisher(kafkaStatusPublisher(producer, config.kafka.statusTopic)),
     logger,
     markers: new MarkerCache(),
+    sourcePartsFallbacks: new SourcePartsFallbacks(),
     backfillScopes,
   });
   const activities = {

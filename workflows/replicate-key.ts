@@ -268,21 +268,21 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
     } catch (err) {
       const replan = replanOf(err);
       if (!replan || transfer === 'multipart') throw err;
-      return runRegular(task, attemptsUsed + 1, transferFor(replan.sourceSize, settings));
+      return runRegular(task, attemptsUsed + 1, transferFor(replan.sourceSize, settings, task.entry.etag));
     }
   };
 
   /** Runs the task; resolves with its outcome and the attempts it took in all. */
   const apply = async (task: ReplicationTask): Promise<{ outcome: ReplicationOutcome; attempts: number }> => {
     // The one multipart decision for this change (shared/copy-plan.ts), from the journal's size.
-    const transfer = transferFor(task.entry.size, settings);
+    const transfer = transferFor(task.entry.size, settings, task.entry.etag);
     if (!startsLocally(task.entry, settings)) return runRegular(task, 0, transfer);
     try {
       const outcome = await call(local, task, transfer);
       return { outcome, attempts: outcome.attempts };
     } catch (err) {
       const replan = replanOf(err);
-      if (replan) return runRegular(task, 1, transferFor(replan.sourceSize, settings));
+      if (replan) return runRegular(task, 1, transferFor(replan.sourceSize, settings, task.entry.etag));
       if (nonRetryable(err) || localAttempts >= settings.maxAttempts) throw err;
       // The quick attempts failed: go on with server-scheduled retries and heartbeats.
       return runRegular(task, localAttempts, transfer);

@@ -22,6 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mcBinary } from '../../bench/baselines';
 import { ReplicationHarness } from '../support/replication-harness';
+import { putInParts } from '../support/s3-helpers';
 import { testSecret } from '../support/secure-stack';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
@@ -118,13 +119,28 @@ describe('the documented least-privilege policies', () => {
         Body: Buffer.alloc(11 * MiB, 3),
       }),
     );
+    // Uploaded in parts: copied in the same parts (GET ?partNumber=), keeping its ETag.
+    const parts = await putInParts(source, harness.sourceBucket, 'lp/parts.bin', Buffer.alloc(6 * MiB, 4), [
+      5 * MiB,
+      MiB,
+    ]);
     for (const [key, v] of [
       ['lp/small.txt', small.VersionId!],
       ['lp/large.bin', large.VersionId!],
+      ['lp/parts.bin', parts.versionId],
     ] as const) {
       const status = await harness.waitForVersion('target', key, v, { timeoutMs: 120_000 });
-      expect([key, status.status, status.reason]).toEqual([key, 'COMPLETED', undefined]);
+      expect([key, status.status, status.reason, status.detail]).toEqual([
+        key,
+        'COMPLETED',
+        undefined,
+        undefined,
+      ]);
     }
+    const partsReplica = await target.send(
+      new HeadObjectCommand({ Bucket: targetBucket, Key: 'lp/parts.bin' }),
+    );
+    expect(partsReplica.ETag).toBe(parts.etag);
     const replica = await target.send(new HeadObjectCommand({ Bucket: targetBucket, Key: 'lp/small.txt' }));
     expect(replica.Metadata?.owner).toBe('alice');
     expect(replica.Metadata?.['scal-version-id']).toBe(small.VersionId);

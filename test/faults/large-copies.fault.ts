@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListPartsCommand,
   PutObjectCommand,
@@ -19,6 +20,7 @@ import type { FaultStack } from './support/fault-stack';
 import { scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
 import { settleAndCheck } from './support/settle';
 import { TcpProxy } from '../support/tcp-proxy';
+import { putInParts } from '../support/s3-helpers';
 
 const stack = useFaultStack('large-copies');
 const MiB = 1024 * 1024;
@@ -200,24 +202,33 @@ async function withSlowLink(
   }
 }
 
+interface BigSource {
+  versionId: string;
+  md5: string;
+  /** The ETag of a source uploaded in parts, which its replica must keep. */
+  partsEtag?: string;
+}
+
+/** The 300 MiB object on the source: one PUT, or (`inParts`) a multipart upload of PART-sized parts. */
 async function putBigObject(
   s: FaultStack,
   engine: ScenarioEngine,
   key: string,
-): Promise<{ versionId: string; md5: string }> {
+  inParts = false,
+): Promise<BigSource> {
   const data = bigBody();
-  const put = await s.source.send(
-    new PutObjectCommand({ Bucket: engine.sourceBucket, Key: key, Body: data }),
-  );
-  return { versionId: put.VersionId!, md5: createHash('md5').update(data).digest('hex') };
+  const md5 = createHash('md5').update(data).digest('hex');
+  const Bucket = engine.sourceBucket;
+  if (!inParts) {
+    const put = await s.source.send(new PutObjectCommand({ Bucket, Key: key, Body: data }));
+    return { versionId: put.VersionId!, md5 };
+  }
+  const sizes = Array.from({ length: PARTS }, (_, i) => Math.min(PART, SIZE - i * PART));
+  const done = await putInParts(s.source, Bucket, key, data, sizes);
+  return { versionId: done.versionId, md5, partsEtag: done.etag };
 }
 
-async function verifyCopy(
-  run: ScenarioRun,
-  engine: ScenarioEngine,
-  key: string,
-  source: { versionId: string; md5: string },
-) {
+async function verifyCopy(run: ScenarioRun, engine: ScenarioEngine, key: string, source: BigSource) {
   const s = run.stack;
   const check = await settleAndCheck(s, engine, { deleteMarkers: true, deadlineMs: 300_000 });
   run.check(check);
@@ -233,6 +244,16 @@ async function verifyCopy(
     md5 === source.md5 && replica.size === SIZE,
     `replica ${replica.versionId} of ${key}: ${replica.size} bytes, MD5 ${md5}; source ${SIZE} bytes, MD5 ${source.md5}`,
   );
+  if (source.partsEtag) {
+    const head = await s.target.send(
+      new HeadObjectCommand({ Bucket: engine.targetBucket, Key: key, VersionId: replica.versionId }),
+    );
+    run.facts.replicaKeptSourceEtag = head.ETag === source.partsEtag;
+    run.expect(
+      head.ETag === source.partsEtag,
+      `replica ${replica.versionId} of ${key} has ETag ${head.ETag}; the source, uploaded in parts, has ${source.partsEtag} (it should have been copied in the same parts)`,
+    );
+  }
   const status = await lookupReplication(
     s.temporal,
     engine.site,
@@ -253,12 +274,23 @@ scenario(
     timeoutMs: 900_000,
   },
   stack,
-  (run) => withSlowLink(run, killDuringMultipart),
+  (run) => withSlowLink(run, (r, link) => killDuringMultipart(r, link, false)),
 );
 
-async function killDuringMultipart(run: ScenarioRun, link: TcpProxy): Promise<void> {
+scenario(
+  {
+    id: 'kill-worker-multipart-source-parts',
+    title:
+      'kill -9 of the worker twice while a 300 MiB version uploaded in parts is copied in the same parts',
+    timeoutMs: 900_000,
+  },
+  stack,
+  (run) => withSlowLink(run, (r, link) => killDuringMultipart(r, link, true)),
+);
+
+async function killDuringMultipart(run: ScenarioRun, link: TcpProxy, sourceInParts: boolean): Promise<void> {
   const s = run.stack;
-  const engine = (run.engine = new ScenarioEngine(s, 'kill-multipart', {
+  const engine = (run.engine = new ScenarioEngine(s, sourceInParts ? 'kill-source-parts' : 'kill-multipart', {
     worker: { partSizeBytes: PART, partConcurrency: PART_CONCURRENCY },
     editConfig: (raw) => {
       raw.sites.target!.endpoint = link.endpoint;
@@ -268,7 +300,7 @@ async function killDuringMultipart(run: ScenarioRun, link: TcpProxy): Promise<vo
   const key = 'big/300MiB.bin';
   const watcher = new PartsWatcher(s.target, engine.targetBucket, key);
   watcher.start();
-  const source = await putBigObject(s, engine, key);
+  const source = await putBigObject(s, engine, key, sourceInParts);
   const kills: Array<Record<string, unknown>> = [];
   let partsAtLastKill = 0;
   for (const k of [1, 2]) {

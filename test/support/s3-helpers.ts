@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { readReplicaMarker } from '../../activities/replica-metadata';
@@ -14,6 +17,42 @@ export async function md5Of(s3: S3Client, bucket: string, key: string, versionId
   const hash = createHash('md5');
   for await (const chunk of object.Body as AsyncIterable<Buffer>) hash.update(chunk);
   return hash.digest('hex');
+}
+
+/**
+ * Writes `body` as a multipart upload of parts of the given sizes (in order, adding up to the
+ * body); returns the new version and its ETag (`<md5 of the parts' md5s>-<parts>`).
+ */
+export async function putInParts(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  partSizes: number[],
+): Promise<{ versionId: string; etag: string }> {
+  if (partSizes.reduce((a, b) => a + b, 0) !== body.length) {
+    throw new Error(`part sizes add up to ${partSizes.reduce((a, b) => a + b, 0)}, not ${body.length}`);
+  }
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const parts = [];
+  let offset = 0;
+  for (const [i, size] of partSizes.entries()) {
+    const Body = body.subarray(offset, offset + size);
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body }),
+    );
+    parts.push({ PartNumber: i + 1, ETag: part.ETag });
+    offset += size;
+  }
+  const done = await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId,
+      MultipartUpload: { Parts: parts },
+    }),
+  );
+  return { versionId: done.VersionId!, etag: done.ETag! };
 }
 
 export async function headLatest(s3: S3Client, bucket: string, key: string) {

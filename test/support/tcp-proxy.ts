@@ -10,6 +10,7 @@ export class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private budget?: { bytes: number; reached: () => void };
+  private corruption?: { bytes: number; done: () => void };
   private nextFree = 0;
   port = 0;
 
@@ -30,7 +31,7 @@ export class TcpProxy {
       // Written by hand rather than piped: a pipe resumes the client on the upstream's
       // 'drain', which would undo the slow link's pause.
       client.on('data', (chunk: Buffer) => {
-        upstream.write(chunk);
+        upstream.write(this.corrupt(chunk));
         this.count(chunk.length);
         this.throttle(client, chunk.length);
       });
@@ -51,6 +52,31 @@ export class TcpProxy {
     return new Promise((resolve) => {
       this.budget = { bytes, reached: resolve };
     });
+  }
+
+  /**
+   * Flips one bit of the byte that comes `bytes` bytes from now on the way from clients to the
+   * server (the connection stays up): bytes damaged in transit, which only a checksum can
+   * catch. Resolves once the byte went through.
+   */
+  corruptAfterBytes(bytes: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.corruption = { bytes, done: resolve };
+    });
+  }
+
+  private corrupt(chunk: Buffer): Buffer {
+    const corruption = this.corruption;
+    if (!corruption) return chunk;
+    if (corruption.bytes >= chunk.length) {
+      corruption.bytes -= chunk.length;
+      return chunk;
+    }
+    const damaged = Buffer.from(chunk);
+    damaged[corruption.bytes] = damaged[corruption.bytes]! ^ 0x01;
+    this.corruption = undefined;
+    corruption.done();
+    return damaged;
   }
 
   private throttle(client: net.Socket, bytes: number): void {

@@ -16,6 +16,17 @@ describe('the one multipart decision (shared/copy-plan.ts)', () => {
     expect(transferFor(size, policy)).toBe(transfer);
   });
 
+  test('a version uploaded in parts goes in parts when it is too large to start locally', () => {
+    const inParts = '"0123456789abcdef0123456789abcdef-3"';
+    expect(transferFor(16 * MiB, policy, inParts)).toBe('multipart');
+    expect(transferFor(16 * MiB, policy, '0123456789abcdef0123456789abcdef-1')).toBe('multipart');
+    expect(transferFor(8 * MiB, policy, inParts)).toBe('single-put'); // starts locally: one PUT
+    expect(transferFor(16 * MiB, policy, '0123456789abcdef0123456789abcdef')).toBe('single-put');
+    expect(transferFor(16 * MiB, policy, 'not-an-etag-3')).toBe('single-put');
+    expect(transferFor(16 * MiB, policy)).toBe('single-put');
+    expect(startsLocally({ operation: 'put', size: 8 * MiB }, policy)).toBe(true);
+  });
+
   test('only puts of a known size up to localActivityMaxBytes start as local activities', () => {
     expect(startsLocally({ operation: 'put', size: 8 * MiB }, policy)).toBe(true);
     expect(startsLocally({ operation: 'put', size: 8 * MiB + 1 }, policy)).toBe(false);
