@@ -29,6 +29,7 @@ function setup(keys = A, statIntervalMs = 1_000) {
     credentialsFile,
     provider,
     reads,
+    now: () => clock,
     advance: (ms: number) => {
       clock += ms;
     },
@@ -97,7 +98,9 @@ describe('credential files re-read when they change', () => {
 
   test('a file modified less than a second before it was read is read once more', async () => {
     const t = setup();
-    fs.utimesSync(t.credentialsFile, new Date(), new Date()); // as if just written
+    // As if just written: stamped with the fake clock's time (the real clock may be a few ms
+    // ahead of it, which would keep the file "recent" one second longer).
+    fs.utimesSync(t.credentialsFile, new Date(t.now()), new Date(t.now()));
     await t.provider();
     t.advance(1_000);
     await t.provider();
