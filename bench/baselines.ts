@@ -68,7 +68,7 @@ export async function copyObjectStreaming(
   target: S3Client,
   sourceBucket: string,
   targetBucket: string,
-  object: { key: string; size: number; versionId?: string },
+  object: { key: string; size?: number; versionId?: string },
 ): Promise<void> {
   const got = await source.send(
     new GetObjectCommand({ Bucket: sourceBucket, Key: object.key, VersionId: object.versionId }),
@@ -78,7 +78,7 @@ export async function copyObjectStreaming(
       Bucket: targetBucket,
       Key: object.key,
       Body: got.Body as never,
-      ContentLength: object.size,
+      ContentLength: object.size ?? got.ContentLength,
     }),
   );
 }

@@ -61,6 +61,17 @@ function commandLine(): string {
   return [...settings, 'npm run bench'].join(' ');
 }
 
+/** The merges a merged base holds, less the workloads measured again now. */
+function earlierMerges(base: BenchResult, measured: string[]): Array<{ measured: string[]; date: string }> {
+  const merges = [
+    ...(base.merged?.earlier ?? []),
+    { measured: base.merged?.measured ?? [], date: base.date },
+  ];
+  return merges
+    .map((m) => ({ ...m, measured: m.measured.filter((w) => !measured.includes(w)) }))
+    .filter((m) => m.measured.length > 0);
+}
+
 /**
  * BENCH_MERGE=bench/results/<date>.json with BENCH_ONLY: what this run measured replaces the
  * same workloads in that earlier full run's results; the report says which came from where.
@@ -87,10 +98,12 @@ function mergeInto(file: string, partial: BenchResult): BenchResult {
     // shown. A run of one configuration keeps the earlier run's side-by-side comparison.
     configurations: (partial.configurations?.length ?? 0) > 1 ? partial.configurations : base.configurations,
     // The top-level ceiling stays the one the earlier run's workloads were measured beside.
+    // A base that is itself a merge: the full run stays the one named, its merges are listed.
     merged: {
-      base: path.basename(file),
-      baseDate: base.date,
+      base: base.merged?.base ?? path.basename(file),
+      baseDate: base.merged?.baseDate ?? base.date,
       measured,
+      ...(base.merged ? { earlier: earlierMerges(base, measured) } : {}),
       // A ceiling measured beside merged workloads stays with them through later merges.
       ...(measured.includes('ceiling')
         ? {

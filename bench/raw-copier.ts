@@ -24,7 +24,7 @@ const limit = pLimit(args.concurrency);
 const answer = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  const job = JSON.parse(line) as { key: string; versionId?: string; size: number };
+  const job = JSON.parse(line) as { key: string; versionId?: string; size?: number };
   void limit(async () => {
     try {
       await copyObjectStreaming(source, target, args.sourceBucket, args.targetBucket, job);
