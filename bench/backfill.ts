@@ -23,6 +23,7 @@ import {
   minioReplicationArn,
   minioResyncStatus,
   rawCopy,
+  rcloneCopy,
   startMinioResync,
 } from './baselines';
 import { ComponentCpuSampler } from './component-cpu';
@@ -106,6 +107,8 @@ export interface BackfillContext {
   source: S3Client;
   target: S3Client;
   mc?: string;
+  /** Whether rclone is installed: then it copies the same objects too (P1). */
+  rclone?: boolean;
   /** Each engine started here (the caller stops what is left on failure). */
   started: (engine: Engine) => void;
   /** Worker processes per engine (BENCH_WORKERS). */
@@ -315,6 +318,27 @@ async function measureL(
   return L;
 }
 
+/** P1: `rclone copy` of the objects ours backfilled, to a bucket of its own (L's transfers). */
+async function measureRclone(
+  spec: BackfillSpec,
+  ctx: BackfillContext,
+  bucket: string,
+  bytes: number,
+): Promise<PeerMeasurement> {
+  const rBucket = bucketOf(spec, 'rclone');
+  await createVersionedBucket(ctx.target, rBucket);
+  const { value: ms, cpu } = await sampled(ctx.info, spec.objects, () =>
+    rcloneCopy(ctx.info.sites.source, ctx.info.sites.target, bucket, rBucket, spec.copyConcurrency),
+  );
+  const verified = await objectsOnTarget(ctx.target, rBucket, spec);
+  if (verified !== spec.objects) throw new Error(`rclone left ${verified} of ${spec.objects} objects`);
+  const rclone: PeerMeasurement = { ...throughput(spec.objects, bytes, ms / 1000), ...cpu };
+  log(
+    `${spec.id}: rclone ${rclone.objectsPerSecond.toFixed(1)} obj/s, ${rclone.mibPerSecond.toFixed(1)} MiB/s`,
+  );
+  return rclone;
+}
+
 /**
  * MinIO's resync: the same objects written to a bucket of their own, MinIO replication added
  * with existing-object replication (`mc replicate add --replicate existing-objects,delete,delete-marker`),
@@ -380,7 +404,7 @@ async function measureMinioResync(
   return resync;
 }
 
-/** One part of W5: write the objects (no rule yet), then ours, L and MinIO's resync on them. */
+/** One part of W5: write the objects (no rule yet), then ours, L, rclone and MinIO's resync on them. */
 export async function runBackfillWorkload(
   spec: BackfillSpec,
   ctx: BackfillContext,
@@ -416,6 +440,8 @@ export async function runBackfillWorkload(
   };
   result.ours = await attempt('ours', () => measureOurs(spec, ctx, bucket, records, bytes));
   result.L = await attempt('L', () => measureL(spec, ctx, bucket, bytes));
+  if (ctx.rclone && process.env.BENCH_BASELINES !== '0')
+    result.rclone = await attempt('rclone', () => measureRclone(spec, ctx, bucket, bytes));
   const mc = ctx.mc;
   if (mc && process.env.BENCH_BASELINES !== '0')
     result.minioResync = await attempt('MinIO resync', () => measureMinioResync(spec, { ...ctx, mc }, bytes));

@@ -90,8 +90,15 @@ function mergeInto(file: string, partial: BenchResult): BenchResult {
       ...base.workloads.filter((w) => !partial.workloads.some((p) => p.id === w.id)),
       ...partial.workloads,
     ].sort((a, b) => order(a.id) - order(b.id)),
+    // A part measured again replaces the same part; the others stay (W5b alone keeps W5a).
     ...(partial.backfill?.length
-      ? { backfill: partial.backfill, backfillSettings: partial.backfillSettings }
+      ? {
+          backfill: [
+            ...(base.backfill ?? []).filter((b) => !partial.backfill!.some((p) => p.id === b.id)),
+            ...partial.backfill,
+          ].sort((a, b) => a.id.localeCompare(b.id)),
+          backfillSettings: partial.backfillSettings,
+        }
       : {}),
     only: undefined,
     // Several configurations (BENCH_TEMPORAL, BENCH_WORKERS): the first is merged, all are
@@ -249,6 +256,7 @@ async function measureConfiguration(
           source,
           target,
           mc,
+          rclone: rclone !== undefined,
           workers: config.workerProcesses,
           started: (engine) => children.push(...engine.workers, engine.populator),
         }),

@@ -113,6 +113,8 @@ export interface BackfillWorkloadResult {
   durationSeconds: number;
   ours?: BackfillMeasurement;
   L?: PeerMeasurement;
+  /** P1, rclone copy of the same objects (when rclone is installed). */
+  rclone?: PeerMeasurement;
   minioResync?: PeerMeasurement;
   /** What could not be measured, and why. */
   errors?: Record<string, string>;
@@ -305,6 +307,12 @@ function targets(r: BenchResult): Target[] {
       w2.ours.workerPeakRssMiB <= 256,
     ]);
   for (const b of r.backfill ?? []) {
+    if (b.ours && b.rclone)
+      out.push([
+        `${b.id} ahead of rclone (both copy objects already on the source)`,
+        `${f(b.ours.mibPerSecond)} vs ${f(b.rclone.mibPerSecond)} MiB/s`,
+        b.ours.mibPerSecond > b.rclone.mibPerSecond,
+      ]);
     if (b.ours && b.minioResync)
       out.push([
         `${b.id} ahead of MinIO's resync (objects/s and MiB/s: same objects, same bytes)`,
@@ -380,14 +388,14 @@ function cpuTable(r: BenchResult): string {
 
 function backfillTable(r: BenchResult): string {
   const rows = [
-    '| workload | objects | MiB | ours obj/s | ours MiB/s | ours s to last object | ours s to `completed` | L obj/s | L MiB/s | L s | MinIO resync obj/s | MinIO resync MiB/s | MinIO resync s | ours/L | ours/MinIO resync | events/object (key workflows) | backfill workflow events (runs) | worker RSS MiB | CPU s/1000 obj | load average at start |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| workload | objects | MiB | ours obj/s | ours MiB/s | ours s to last object | ours s to `completed` | L obj/s | L MiB/s | L s | rclone MiB/s | MinIO resync obj/s | MinIO resync MiB/s | MinIO resync s | ours/L | ours/rclone | ours/MinIO resync | events/object (key workflows) | backfill workflow events (runs) | worker RSS MiB | CPU s/1000 obj | load average at start |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const b of r.backfill ?? []) {
     const o = b.ours;
     const mine = o?.objectsPerSecond ?? Number.NaN;
     rows.push(
-      `| ${b.id} | ${b.objects} | ${f(b.bytes / 1024 / 1024, 0)} | ${f(o?.objectsPerSecond)} | ${f(o?.mibPerSecond)} | ${f(o?.seconds)} | ${f(o?.toCompletedSeconds)} | ${f(b.L?.objectsPerSecond)} | ${f(b.L?.mibPerSecond)} | ${f(b.L?.seconds)} | ${f(b.minioResync?.objectsPerSecond)} | ${f(b.minioResync?.mibPerSecond)} | ${f(b.minioResync?.seconds)} | ${ratio(mine, b.L?.objectsPerSecond)} | ${ratio(mine, b.minioResync?.objectsPerSecond)} | ${f(o?.keyHistoryEventsPerObject)} | ${o ? `${o.backfillHistoryEvents} (${o.backfillRuns})` : '–'} | ${f(o?.workerPeakRssMiB, 0)} | ${f(o?.cpuSecondsPer1000, 2)} | ${b.loadAverage.map((x) => x.toFixed(2)).join(' ')} |`,
+      `| ${b.id} | ${b.objects} | ${f(b.bytes / 1024 / 1024, 0)} | ${f(o?.objectsPerSecond)} | ${f(o?.mibPerSecond)} | ${f(o?.seconds)} | ${f(o?.toCompletedSeconds)} | ${f(b.L?.objectsPerSecond)} | ${f(b.L?.mibPerSecond)} | ${f(b.L?.seconds)} | ${f(b.rclone?.mibPerSecond)} | ${f(b.minioResync?.objectsPerSecond)} | ${f(b.minioResync?.mibPerSecond)} | ${f(b.minioResync?.seconds)} | ${ratio(mine, b.L?.objectsPerSecond)} | ${ratio(mine, b.rclone?.objectsPerSecond)} | ${ratio(mine, b.minioResync?.objectsPerSecond)} | ${f(o?.keyHistoryEventsPerObject)} | ${o ? `${o.backfillHistoryEvents} (${o.backfillRuns})` : '–'} | ${f(o?.workerPeakRssMiB, 0)} | ${f(o?.cpuSecondsPer1000, 2)} | ${b.loadAverage.map((x) => x.toFixed(2)).join(' ')} |`,
     );
   }
   return rows.join('\n');
@@ -395,7 +403,9 @@ function backfillTable(r: BenchResult): string {
 
 function backfillCpuTable(r: BenchResult): string {
   const COMPONENTS = componentsOf(
-    (r.backfill ?? []).flatMap((b) => [b.ours, b.L, b.minioResync].map((m) => m?.componentCpuPer1000)),
+    (r.backfill ?? []).flatMap((b) =>
+      [b.ours, b.L, b.rclone, b.minioResync].map((m) => m?.componentCpuPer1000),
+    ),
   );
   const rows = [
     `| run | all cores busy | other jobs | ${COMPONENTS.join(' | ')} |`,
@@ -405,6 +415,7 @@ function backfillCpuTable(r: BenchResult): string {
     const runs: Array<[string, PeerMeasurement | undefined]> = [
       [`${b.id} ours`, b.ours],
       [`${b.id} L`, b.L],
+      [`${b.id} rclone`, b.rclone],
       [`${b.id} MinIO resync`, b.minioResync],
     ];
     for (const [label, m] of runs) {
@@ -455,6 +466,9 @@ Each part writes its objects into a new versioned bucket with no rule and no not
   and it counts in the time).
 - **L**: the raw streaming GET → PUT loop over the same source objects (concurrency 32 for small
   objects, 8 for large), into a bucket of its own; the engine is stopped.
+- **rclone** (when installed): \`rclone copy\` of the same source objects with L's transfers,
+  into a bucket of its own; the engine is stopped. Like ours here, and unlike P1 in W2, it
+  copies objects already on the source: the like-for-like comparison with rclone.
 - **MinIO resync**: the same objects written again into a bucket of their own; MinIO replication
   added with the same \`mc replicate add\` as P2, with \`--replicate existing-objects,delete,delete-marker\`,
   then \`mc replicate resync start\`, timed from that
