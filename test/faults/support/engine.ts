@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { localSetupOptions, runSetup } from '../../../cli/commands/setup';
-import { loadEngineConfig, type EngineConfig } from '../../../config/engine-config';
+import { journalTopicsOf, loadEngineConfig, type EngineConfig } from '../../../config/engine-config';
 import { ManagedProcess } from '../../../stack/managed-process';
 import { repoRoot } from '../../../stack/paths';
 import { WORKER_NODE_FLAGS } from '../../../workers/node-flags';
@@ -137,6 +137,11 @@ export interface EngineOptions {
   populator?: Record<string, unknown>;
   /** The rule replicates delete markers (default true). */
   deleteMarkers?: boolean;
+  /**
+   * Two-way: the same bucket name on both sites, each a source for the other (a second
+   * `replication setup` from the target site back to the source site).
+   */
+  twoWay?: boolean;
   /** Changes the config file after `replication setup` wrote it (e.g. a tag filter). */
   editConfig?: (raw: RawEngineConfig, engine: ScenarioEngine) => void;
 }
@@ -174,7 +179,7 @@ export class ScenarioEngine {
     this.dir = path.join(stack.dir, this.id);
     fs.mkdirSync(this.dir, { recursive: true });
     this.sourceBucket = uniqueBucket(`f-${slug}`.slice(0, 30));
-    this.targetBucket = uniqueBucket(`f-${slug}-dst`.slice(0, 34));
+    this.targetBucket = options.twoWay ? this.sourceBucket : uniqueBucket(`f-${slug}-dst`.slice(0, 34));
     this.configPath = path.join(this.dir, 'crr.config.json');
   }
 
@@ -204,6 +209,29 @@ export class ScenarioEngine {
       (line) => this.setupLog.push(line),
     );
     if (problems > 0) throw new Error(`replication setup failed:\n${this.setupLog.join('\n')}`);
+    if (this.options.twoWay) {
+      const back = await runSetup(
+        localSetupOptions(
+          {
+            config: this.configPath,
+            sourceBucket: this.targetBucket,
+            targetBucket: this.sourceBucket,
+            sourceEndpoint: info.sites.target.endpoint,
+            targetEndpoint: info.sites.source.endpoint,
+          },
+          {
+            deleteMarkers: this.options.deleteMarkers ?? true,
+            site: 'source',
+            sourceSite: 'target',
+            sourceProfile: 'crr-target',
+            targetProfile: 'crr-source',
+            priority: 2,
+          },
+        ),
+        (line) => this.setupLog.push(line),
+      );
+      if (back > 0) throw new Error(`replication setup (back) failed:\n${this.setupLog.join('\n')}`);
+    }
     if (this.options.editConfig) {
       const raw = JSON.parse(fs.readFileSync(this.configPath, 'utf8')) as RawEngineConfig;
       this.options.editConfig(raw, this);
@@ -249,13 +277,14 @@ export class ScenarioEngine {
     const admin = this.stack.kafka.admin();
     await admin.connect();
     try {
-      const topic = this.config.kafka.journalTopic;
-      const ends = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({
-        groupId: this.config.kafka.consumerGroup,
-        topic,
-        partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
-      });
+      for (const topic of journalTopicsOf(this.config)) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        await admin.setOffsets({
+          groupId: this.config.kafka.consumerGroup,
+          topic,
+          partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
+        });
+      }
     } finally {
       await admin.disconnect();
     }

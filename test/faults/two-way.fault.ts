@@ -1,0 +1,168 @@
+/**
+ * Two-way replication under kill -9: the same bucket on both sites, each a source for the
+ * other, and a stream of tag changes made on either side while the worker is killed twice.
+ * Every key must end with the same tags on both sites, those of its last change, with no
+ * extra version, no echo and no key workflow left running.
+ *
+ * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 3 of 3 runs. 3–4 of 24 keys
+ * converged on both sites to a change older than their last one: a change made while the
+ * worker was down was overwritten by the other side's earlier change, whose conflict was
+ * settled against an echo of the engine's own write (docs/RELIABILITY.md, "Open problems").
+ */
+import {
+  GetObjectTaggingCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { listHistories } from '../support/ordered-versions';
+import { ScenarioEngine } from './support/engine';
+import { LOAD_SECONDS, scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
+
+const stack = useFaultStack('two-way');
+const KEYS = 24;
+/** One tag change every 250 ms, keys in turn: each key changes every 6 s, from either side. */
+const CHANGE_EVERY_MS = 250;
+
+type Tags = Record<string, string>;
+
+async function userTagsOf(s3: S3Client, bucket: string, key: string): Promise<Tags> {
+  const got = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  return Object.fromEntries(
+    (got.TagSet ?? [])
+      .filter((t) => !t.Key!.startsWith('scal-crr'))
+      .map((t) => [t.Key!, t.Value!] as const)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+}
+
+async function versionsOf(s3: S3Client, bucket: string, keys: string[]): Promise<Map<string, number>> {
+  const histories = await listHistories(s3, bucket, 'tw/');
+  return new Map(keys.map((k) => [k, (histories.get(k) ?? []).length]));
+}
+
+/** Polls `probe` every second until it returns true or `timeoutMs` passes; the time it took, or undefined. */
+async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await probe().catch(() => false)) return Date.now() - started;
+    await sleep(1_000);
+  }
+  return undefined;
+}
+
+scenario(
+  {
+    id: 'kill-worker-two-way-tags',
+    title: 'kill -9 of the worker twice during tag changes on both sides of a two-way pair',
+    timeoutMs: 600_000,
+  },
+  stack,
+  (run) => killDuringTwoWayTags(run),
+);
+
+async function killDuringTwoWayTags(run: ScenarioRun): Promise<void> {
+  const s = run.stack;
+  const engine = (run.engine = new ScenarioEngine(s, 'two-way-tags', { twoWay: true }));
+  await engine.start();
+  const bucket = engine.sourceBucket;
+  const sites = { A: s.source, B: s.target };
+  const keys = Array.from({ length: KEYS }, (_, i) => `tw/key-${i} é+%`);
+
+  // Half the keys written on each side: each site holds originals and replicas.
+  for (const [i, key] of keys.entries()) {
+    await (i % 2 === 0 ? sites.A : sites.B).send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: `written on ${i % 2 === 0 ? 'A' : 'B'}` }),
+    );
+  }
+  const copied = await until(async () => {
+    const [a, b] = await Promise.all([versionsOf(sites.A, bucket, keys), versionsOf(sites.B, bucket, keys)]);
+    return keys.every((k) => a.get(k) === 1 && b.get(k) === 1);
+  }, 120_000);
+  run.expect(copied !== undefined, 'the keys written on either side did not reach the other within 120 s');
+  if (copied === undefined) return;
+
+  // Tag changes on either side, keys in turn, while the worker is killed twice.
+  const loadMs = Math.min(LOAD_SECONDS, 30) * 1000;
+  const last = new Map<string, Tags>();
+  const failures: string[] = [];
+  let changes = 0;
+  const loadStart = Date.now();
+  const load = (async () => {
+    const started = loadStart;
+    for (let i = 0; Date.now() - started < loadMs; i++) {
+      const key = keys[i % KEYS]!;
+      // Not simply alternating: a key's successive changes land on both sides in varied order.
+      const side = (i * 7 + Math.floor(i / KEYS)) % 3 === 0 ? 'B' : 'A';
+      const tags = { change: String(i), side };
+      try {
+        await sites[side].send(
+          new PutObjectTaggingCommand({
+            Bucket: bucket,
+            Key: key,
+            Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          }),
+        );
+        last.set(key, tags);
+        changes++;
+      } catch (err) {
+        failures.push(`${key} on ${side}: ${(err as Error).message}`);
+      }
+      await sleep(Math.max(0, started + (i + 1) * CHANGE_EVERY_MS - Date.now()));
+    }
+  })();
+  for (const at of [loadMs / 3, (2 * loadMs) / 3]) {
+    await sleep(Math.max(0, loadStart + at - Date.now()));
+    await engine.worker.kill9();
+    await sleep(2_000);
+    await engine.worker.restart();
+  }
+  await load;
+  run.facts.tagChanges = changes;
+  run.expect(failures.length === 0, `tag changes refused by the sites: ${failures.slice(0, 5).join('; ')}`);
+
+  // Every key ends with its last change on both sides.
+  const mismatches = async () => {
+    const found: string[] = [];
+    for (const key of keys) {
+      const [a, b] = await Promise.all([userTagsOf(sites.A, bucket, key), userTagsOf(sites.B, bucket, key)]);
+      const want = JSON.stringify(Object.fromEntries(Object.entries(last.get(key) ?? {}).sort()));
+      if (JSON.stringify(a) !== want || JSON.stringify(b) !== want)
+        found.push(`${key}: A ${JSON.stringify(a)}, B ${JSON.stringify(b)}, last change ${want}`);
+    }
+    return found;
+  };
+  const converged = await until(async () => (await mismatches()).length === 0, 180_000);
+  run.recovery.convergedMs = converged;
+  const left = converged === undefined ? await mismatches() : [];
+  run.expect(
+    converged !== undefined,
+    `${left.length} of ${KEYS} keys without their last tags on both sides 180 s after the load: ${left.slice(0, 5).join(' | ')}`,
+  );
+
+  // No echo: a few seconds later the same tags; still one version per key on each side.
+  await sleep(5_000);
+  const echoes = await mismatches();
+  run.expect(echoes.length === 0, `tags moved after converging (an echo): ${echoes.slice(0, 5).join(' | ')}`);
+  const [a, b] = await Promise.all([versionsOf(sites.A, bucket, keys), versionsOf(sites.B, bucket, keys)]);
+  const extra = keys.filter((k) => a.get(k) !== 1 || b.get(k) !== 1);
+  run.facts.keysWithExtraVersions = extra.length;
+  run.expect(
+    extra.length === 0,
+    `tag changes created versions: ${extra
+      .slice(0, 5)
+      .map((k) => `${k} (A ${a.get(k)}, B ${b.get(k)})`)
+      .join(', ')}`,
+  );
+  const quiet = await until(async () => {
+    for await (const wf of s.temporal.workflow.list({
+      query: `CrrBucket = '${bucket}' AND ExecutionStatus = 'Running'`,
+    }))
+      if (wf.workflowId) return false;
+    return true;
+  }, 60_000);
+  run.expect(
+    quiet !== undefined,
+    'key workflows of the bucket still running 60 s after convergence (a ping-pong?)',
+  );
+}
