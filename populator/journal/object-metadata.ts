@@ -45,6 +45,9 @@ export function eventTimeNs(iso: string): string {
   return (BigInt(new Date(iso).getTime()) * 1_000_000n).toString();
 }
 
+const isTime = (value: string | undefined): value is string =>
+  value !== undefined && !Number.isNaN(new Date(value).getTime());
+
 /** Longest metadata key (`<key>\0<version id>`) the decoders look at. */
 export const MAX_METADATA_KEY_LENGTH = 4096;
 
@@ -102,7 +105,11 @@ export function entryFromObjectMetadata(args: {
       size: operation === 'put' ? metadata['content-length'] : 0,
       etag: bareEtag(metadata['content-md5']),
       eventTime: new Date(eventTime).toISOString(),
-      sequence: args.sequence ?? eventTimeNs(eventTime),
+      // A tag change leaves the version's last-modified time as it was: sequenced by that
+      // time, every change of the version's tags would look like a redelivery of the first.
+      sequence:
+        args.sequence ??
+        eventTimeNs(operation === 'metadata' && isTime(args.fallbackTime) ? args.fallbackTime : eventTime),
       contentType: metadata['content-type'],
       userMetadata: Object.keys(userMetadata).length > 0 ? userMetadata : undefined,
       tags: metadata.tags,

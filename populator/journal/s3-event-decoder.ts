@@ -114,9 +114,13 @@ export const s3EventDecoder: JournalDecoder = {
       const contentType =
         object.contentType ?? Object.entries(meta).find(([n]) => n.toLowerCase() === 'content-type')?.[1];
       const replicaMark = userMetadata[REPLICA_STATUS_FIELD] ?? meta['x-amz-replication-status'];
-      const sequence = object.sequencer
-        ? BigInt(`0x${object.sequencer}`).toString()
-        : eventTimeNs(record.eventTime);
+      // A version's sequencer stays the same for every later change of its tags: as the
+      // sequence of those changes it would make each one look like a redelivery of the first
+      // (and be dropped as a duplicate), so a metadata change is sequenced by its own time.
+      const sequence =
+        object.sequencer && operation !== 'metadata'
+          ? BigInt(`0x${object.sequencer}`).toString()
+          : eventTimeNs(record.eventTime);
       entries.push({
         bucket: record.s3.bucket.name,
         key,

@@ -4,10 +4,10 @@
  * Every key must end with the same tags on both sites, those of its last change, with no
  * extra version, no echo and no key workflow left running.
  *
- * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 3 of 3 runs. 3–4 of 24 keys
- * converged on both sites to a change older than their last one: a change made while the
- * worker was down was overwritten by the other side's earlier change, whose conflict was
- * settled against an echo of the engine's own write (docs/RELIABILITY.md, "Open problems").
+ * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 4 of 4 runs. 3–4 of 24 keys
+ * converged on both sites to a change older than their last one: the changes made while the
+ * worker was down reached their key workflow 24–30 s late, after it had settled an older
+ * conflict (docs/RELIABILITY.md, "Open problems").
  */
 import {
   GetObjectTaggingCommand,
@@ -15,6 +15,8 @@ import {
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import fs from 'node:fs';
+import path from 'node:path';
 import { listHistories } from '../support/ordered-versions';
 import { ScenarioEngine } from './support/engine';
 import { LOAD_SECONDS, scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
@@ -135,6 +137,19 @@ async function killDuringTwoWayTags(run: ScenarioRun): Promise<void> {
   const converged = await until(async () => (await mismatches()).length === 0, 180_000);
   run.recovery.convergedMs = converged;
   const left = converged === undefined ? await mismatches() : [];
+  // For the diagnosis: the histories of every run of the failing keys' workflows (both directions).
+  for (const line of left.slice(0, 3)) {
+    const key = line.slice(0, line.indexOf(': A '));
+    const histories = [];
+    for await (const wf of s.temporal.workflow.list({ query: `CrrBucket = '${bucket}'` })) {
+      if (!wf.workflowId.endsWith(`/${key}`) && !wf.workflowId.includes(encodeURIComponent(key))) continue;
+      const history = await s.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      histories.push({ workflowId: wf.workflowId, runId: wf.runId, history });
+    }
+    const file = path.join(engine.dir, `history-${key.replace(/[^a-z0-9-]+/gi, '_')}.json`);
+    fs.writeFileSync(file, JSON.stringify(histories, null, 1));
+    run.facts[`historiesOf ${key}`] = `${histories.length} runs in ${file}`;
+  }
   run.expect(
     converged !== undefined,
     `${left.length} of ${KEYS} keys without their last tags on both sides 180 s after the load: ${left.slice(0, 5).join(' | ')}`,

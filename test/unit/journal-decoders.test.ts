@@ -90,6 +90,28 @@ describe('S3 event notification records', () => {
     expect(entry!.size).toBe(operation === 'put' ? 10 : 0);
   });
 
+  test("each tag change of a version has its own sequence (the version's sequencer would make later ones look like redeliveries)", () => {
+    const tagged = (eventTime: string) => {
+      const event = minioEvent('s3:ObjectCreated:PutTagging', {
+        key: 'k',
+        versionId: 'v',
+        sequencer: '187A2B3C4D5E6F70', // MinIO repeats the version's sequencer for its tag changes
+      });
+      event.Records[0]!.eventTime = eventTime;
+      return decodeOk(event)[0]!;
+    };
+    const first = tagged('2026-11-24T10:00:01.000Z');
+    const second = tagged('2026-11-24T10:00:07.250Z');
+    expect(first.sequence).toBe((BigInt(Date.parse('2026-11-24T10:00:01.000Z')) * 1_000_000n).toString());
+    expect(second.sequence).not.toBe(first.sequence);
+    expect(BigInt(second.sequence)).toBeGreaterThan(BigInt(first.sequence));
+    // A put keeps the version's own sequencer.
+    const put = decodeOk(
+      minioEvent('s3:ObjectCreated:Put', { key: 'k', versionId: 'v', sequencer: '187A2B3C4D5E6F70' }),
+    );
+    expect(put[0]!.sequence).toBe(BigInt('0x187A2B3C4D5E6F70').toString());
+  });
+
   test('events that do not change objects are ignored', () => {
     expect(decodeOk(minioEvent('s3:ObjectAccessed:Get', { key: 'k' }))).toEqual([]);
   });
@@ -224,6 +246,32 @@ describe('Backbeat metadata-log entries', () => {
       decodeOk({ type: 'del', bucket: 'p', key: versionedKey, value: JSON.stringify(metadata) })[0]!
         .operation,
     ).toBe('delete-version');
+  });
+
+  test("each metadata-only change of a version is sequenced by its entry's time, not the version's", () => {
+    const metaOnly = { ...metadata, replicationInfo: { ...metadata.replicationInfo, content: ['METADATA'] } };
+    const at = (timestamp: string) =>
+      decodeOk({
+        type: 'put',
+        bucket: 'p',
+        key: versionedKey,
+        value: JSON.stringify(metaOnly),
+        timestamp,
+      })[0]!;
+    const first = at('2026-11-24T11:00:00.000Z');
+    const second = at('2026-11-24T11:00:05.000Z');
+    expect(first.operation).toBe('metadata');
+    expect(first.sequence).toBe((BigInt(Date.parse('2026-11-24T11:00:00.000Z')) * 1_000_000n).toString());
+    expect(second.sequence).not.toBe(first.sequence);
+    // A put is still sequenced by the version's last-modified time.
+    const put = decodeOk({
+      type: 'put',
+      bucket: 'p',
+      key: versionedKey,
+      value: JSON.stringify(metadata),
+      timestamp: '2026-11-24T11:00:00.000Z',
+    })[0]!;
+    expect(put.sequence).toBe((BigInt(Date.parse(metadata['last-modified'])) * 1_000_000n).toString());
   });
 
   test('replicas are flagged and a value that is not JSON is refused', () => {
