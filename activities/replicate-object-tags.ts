@@ -28,8 +28,10 @@ const optional = <K extends string>(name: K, value: string | undefined) =>
   (value === undefined ? {} : { [name]: value }) as Partial<Record<K, string>>;
 
 export interface TagsOptions {
-  /** The other side's change the key workflow holds, not yet applied. */
+  /** The other side's latest change the key workflow holds, not yet applied. */
   other?: TagsChange;
+  /** This side's latest change the workflow holds, when later than the change at hand. */
+  changeAt?: string;
 }
 
 /**
@@ -111,7 +113,10 @@ export async function replicateObjectTags(
       target.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: replica })),
     ]);
     const stampOf = (t: Tag[]) => t.find((x) => x.Key === TAGS_STAMP_TAG)?.Value;
-    const change: TagsChange = { side: task.entry.tagsChangedOn ?? 'source', at: task.entry.eventTime };
+    const change: TagsChange = {
+      side: task.entry.tagsChangedOn ?? 'source',
+      at: options.changeAt ?? task.entry.eventTime,
+    };
     const copyStamp = head.Metadata?.[COPY_STAMP_FIELD];
     const decision = decideTagsSync(
       {

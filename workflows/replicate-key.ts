@@ -24,6 +24,7 @@ import type {
   TagsWaiting,
 } from '../shared/replication-task';
 import { TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
+import { latestTagChanges } from './tag-changes';
 import {
   RUN_AS_REGULAR_ACTIVITY,
   startsLocally,
@@ -235,15 +236,18 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
       case 'put':
         return activities.copyObjectVersion(task, book.pendingChanges(PENDING_PASSED), transfer);
       case 'metadata': {
-        // Two-way: the other side's change of the same version, when one waits here.
+        // Two-way: each side's latest change of the version this workflow holds (the one
+        // waiting here and those still queued), so that a conflict is settled on the changes
+        // behind both sides' present tags, not on whichever events happen to come first.
+        const { versionId } = task.entry;
         const side = task.entry.tagsChangedOn ?? 'source';
-        const waiting = tagsWaiting.get(task.entry.versionId)?.task;
-        const otherSide = waiting?.entry.tagsChangedOn ?? 'source';
-        return activities.replicateObjectTags(
-          task,
-          book.replicaOf(task.entry.versionId),
-          waiting && otherSide !== side ? { other: { side: otherSide, at: waiting.entry.eventTime } } : {},
-        );
+        const otherSide = side === 'source' ? 'target' : 'source';
+        const latest = latestTagChanges(versionId, [task, tagsWaiting.get(versionId)?.task, ...book.queue]);
+        const otherAt = latest[otherSide];
+        return activities.replicateObjectTags(task, book.replicaOf(versionId), {
+          ...(otherAt !== undefined ? { other: { side: otherSide, at: otherAt } } : {}),
+          ...(latest[side] !== task.entry.eventTime ? { changeAt: latest[side] } : {}),
+        });
       }
       case 'delete-marker':
         return activities.replicateDeleteMarker(task, book.pendingChanges(PENDING_PASSED));

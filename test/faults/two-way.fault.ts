@@ -4,10 +4,10 @@
  * Every key must end with the same tags on both sites, those of its last change, with no
  * extra version, no echo and no key workflow left running.
  *
- * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 4 of 4 runs. 3–4 of 24 keys
- * converged on both sites to a change older than their last one: the changes made while the
- * worker was down reached their key workflow 24–30 s late, after it had settled an older
- * conflict (docs/RELIABILITY.md, "Open problems").
+ * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 6 of 6 runs. 2–4 of 24 keys
+ * converged on both sites to a change older than their last one; two causes were found and
+ * fixed, a third (a change's signal reaching its key workflow ~30 s late after the kill) is
+ * open (docs/RELIABILITY.md, "Open problems").
  */
 import {
   GetObjectTaggingCommand,
@@ -18,7 +18,9 @@ import {
 import fs from 'node:fs';
 import path from 'node:path';
 import { listHistories } from '../support/ordered-versions';
+import { journalTopicsOf } from '../../config/engine-config';
 import { ScenarioEngine } from './support/engine';
+import { readTopic } from './support/kafka-tools';
 import { LOAD_SECONDS, scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
 
 const stack = useFaultStack('two-way');
@@ -146,8 +148,33 @@ async function killDuringTwoWayTags(run: ScenarioRun): Promise<void> {
       const history = await s.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
       histories.push({ workflowId: wf.workflowId, runId: wf.runId, history });
     }
+    // And when each of the key's journal records reached Kafka, against its event time.
+    const journal = [];
+    for (const topic of journalTopicsOf(engine.config)) {
+      journal.push(
+        ...(await readTopic(
+          s.kafka,
+          topic,
+          (m) => {
+            const text = m.value?.toString() ?? '';
+            if (!text.includes(encodeURIComponent(key).replace(/%20/g, '+')) && !text.includes(key))
+              return undefined;
+            const record = (
+              JSON.parse(text) as { Records?: Array<{ eventName?: string; eventTime?: string }> }
+            ).Records?.[0];
+            return {
+              topic,
+              appendedAt: new Date(Number(m.timestamp)).toISOString(),
+              ...record,
+              raw: text.slice(0, 400),
+            };
+          },
+          { idleMs: 2_000, timeoutMs: 30_000 },
+        )),
+      );
+    }
     const file = path.join(engine.dir, `history-${key.replace(/[^a-z0-9-]+/gi, '_')}.json`);
-    fs.writeFileSync(file, JSON.stringify(histories, null, 1));
+    fs.writeFileSync(file, JSON.stringify({ histories, journal }, null, 1));
     run.facts[`historiesOf ${key}`] = `${histories.length} runs in ${file}`;
   }
   run.expect(

@@ -37,6 +37,8 @@ export async function readTopic<T>(
     headers: Record<string, string>;
     partition: number;
     offset: string;
+    /** The record's timestamp (ms since 1970, as a string): its append time on this broker. */
+    timestamp: string;
   }) => T | undefined,
   options: { idleMs?: number; timeoutMs?: number; until?: (items: T[]) => boolean } = {},
 ): Promise<T[]> {
@@ -70,6 +72,7 @@ export async function readTopic<T>(
         headers,
         partition,
         offset: message.offset,
+        timestamp: message.timestamp,
       });
       if (item !== undefined) items.push(item);
       if (Number(message.offset) + 1 >= (remaining.get(partition) ?? 0)) remaining.delete(partition);
