@@ -213,8 +213,13 @@ export async function copyMultipart(
 ): Promise<CopiedData> {
   const { bucket } = task.target;
   const { key } = task.entry;
-  const previous = Context.current().info.heartbeatDetails as
+  const heartbeated = Context.current().info.heartbeatDetails as
     MultipartProgress | SourcePartsProgress | undefined;
+  // Only an upload of this very version is resumed: one activity may copy several versions of
+  // the key, and an upload's parts and replica marker are its own version's (an upload
+  // heartbeated before versions were recorded is left for createUpload to abandon).
+  const previous =
+    heartbeated?.uploadId && heartbeated.sourceVersionId === task.entry.versionId ? heartbeated : undefined;
   let uploadId: string | undefined;
   const onUpload = (id: string) => (uploadId = id);
   const abandon = async () => {
