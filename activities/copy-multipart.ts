@@ -34,7 +34,7 @@ import {
 const MiB = 1024 * 1024;
 
 /** Details heartbeated while a copy in ranges runs (no layout: written before there were two kinds). */
-interface MultipartProgress {
+export interface MultipartProgress {
   layout?: 'ranges';
   /** The source version the upload holds (one activity may copy several versions of the key). */
   sourceVersionId?: string;
@@ -201,6 +201,22 @@ async function copyInRanges(
 }
 
 /**
+ * The upload an earlier attempt heartbeated, when it holds this very source version. One
+ * activity may copy several versions of the key, and an upload's parts and replica marker are
+ * its own version's; an upload heartbeated without its version (before versions were
+ * recorded) is not resumed either, and createUpload abandons it.
+ */
+export function resumableUpload(
+  heartbeated: unknown,
+  sourceVersionId: string,
+): MultipartProgress | SourcePartsProgress | undefined {
+  const progress = heartbeated as Partial<MultipartProgress | SourcePartsProgress> | undefined;
+  return progress?.uploadId && progress.sourceVersionId === sourceVersionId
+    ? (progress as MultipartProgress | SourcePartsProgress)
+    : undefined;
+}
+
+/**
  * Multipart copy that a retried attempt resumes. A version uploaded in parts goes in the same
  * parts unless that cannot be checked; then, and for any other version, in ranges. A
  * permanent failure abandons the upload; any other leaves it for the next attempt.
@@ -213,13 +229,7 @@ export async function copyMultipart(
 ): Promise<CopiedData> {
   const { bucket } = task.target;
   const { key } = task.entry;
-  const heartbeated = Context.current().info.heartbeatDetails as
-    MultipartProgress | SourcePartsProgress | undefined;
-  // Only an upload of this very version is resumed: one activity may copy several versions of
-  // the key, and an upload's parts and replica marker are its own version's (an upload
-  // heartbeated before versions were recorded is left for createUpload to abandon).
-  const previous =
-    heartbeated?.uploadId && heartbeated.sourceVersionId === task.entry.versionId ? heartbeated : undefined;
+  const previous = resumableUpload(Context.current().info.heartbeatDetails, task.entry.versionId);
   let uploadId: string | undefined;
   const onUpload = (id: string) => (uploadId = id);
   const abandon = async () => {

@@ -76,6 +76,22 @@ export async function replicateObjectTags(
   };
   const same = (a: Tag[], b: Tag[]) =>
     a.length === b.length && a.every((t) => b.some((u) => u.Key === t.Key && u.Value === t.Value));
+  /**
+   * Writes `next` where it differs from `seen`, if the version still holds `seen`; false when
+   * its tags changed since they were read (nothing written).
+   */
+  const writeIfUnchanged = async (
+    s3: S3Client,
+    Bucket: string,
+    VersionId: string,
+    seen: Tag[],
+    next: Tag[],
+  ) => {
+    if (same(next, seen)) return true;
+    if (!same(await readTags(s3, Bucket, VersionId), seen)) return false;
+    await writeTags(s3, Bucket, VersionId, next);
+    return true;
+  };
 
   try {
     let sourceTags: Tag[];
@@ -135,14 +151,46 @@ export async function replicateObjectTags(
     const from: TagsSide = decision.action === 'copy' ? decision.from : 'source';
     const agreed = userTagsOf(from === 'source' ? sourceTags : current);
     // Both sides end with the agreed tags and its stamp (where there is room): written only
-    // where they differ, so an echo of these writes finds nothing to do.
-    const sourceNext = stamped(agreed, sourceTags);
-    if (!same(sourceNext, sourceTags))
-      await writeTags(ctx.source, task.entry.bucket, s3VersionId(task.entry), sourceNext);
-    for (const VersionId of replicas) {
-      const tags = VersionId === replica ? current : await readTags(target, bucket, VersionId);
-      const next = stamped(agreed, tags);
-      if (!same(next, tags)) await writeTags(target, bucket, VersionId, next);
+    // where they differ, so an echo of these writes finds nothing to do. S3 has no conditional
+    // tag write, so each write first checks that the side still holds what was decided on: a
+    // user's change made since is left alone, for its own event to settle (without the check,
+    // restamping the side copied from wrote back its old tags over a newer change of the same
+    // side). The side copied to is written first: it is what the user waits for.
+    const sides = [
+      {
+        name: 'source' as const,
+        writes: async () =>
+          writeIfUnchanged(
+            ctx.source,
+            task.entry.bucket,
+            s3VersionId(task.entry),
+            sourceTags,
+            stamped(agreed, sourceTags),
+          ),
+      },
+      {
+        name: 'target' as const,
+        writes: async () => {
+          for (const VersionId of replicas) {
+            const tags = VersionId === replica ? current : await readTags(target, bucket, VersionId);
+            if (!(await writeIfUnchanged(target, bucket, VersionId, tags, stamped(agreed, tags))))
+              return false;
+          }
+          return true;
+        },
+      },
+    ];
+    if (from === 'source') sides.reverse();
+    for (const [i, side] of sides.entries()) {
+      if (await side.writes()) continue;
+      // The side copied to changed since it was read: both sides changed, a conflict settled
+      // (by their times) once that change's event arrives, as for any other.
+      if (i === 0 && decision.action === 'copy') return outcome(TAGS_WAITING_DETAIL, replica);
+      const changed = side.name === 'source' ? 'the source' : 'the replica';
+      return outcome(
+        `superseded: ${changed}'s tags changed during the sync; that change's own event settles it`,
+        replica,
+      );
     }
     if (decision.action === 'in-sync') return outcome(`already replicated: ${agreed.length} tags`, replica);
     return outcome(

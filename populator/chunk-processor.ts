@@ -279,6 +279,9 @@ export async function processChunk(
   return { completed: true, signalled: accepted.length };
 }
 
+/** A signal slower than this is logged: every key of its partition waited for it. */
+const SLOW_SIGNAL_MS = 2_000;
+
 /**
  * One signal, retried by class of error: while Temporal is unreachable, with backoff and
  * without bound (until interrupted); when Temporal refuses this key, for `keyRetryMs`; when
@@ -297,8 +300,17 @@ async function signalWithRetries(
   for (let attempt = 1; ; attempt++) {
     if (control.interrupted()) return { ok: false, interrupted: true };
     try {
+      const started = Date.now();
       await signal(tasks);
       deps.metrics?.signal('accepted');
+      const tookMs = Date.now() - started;
+      if (tookMs >= SLOW_SIGNAL_MS) {
+        const { entry, target } = tasks[0]!;
+        logger.warn(
+          { bucket: entry.bucket, key: entry.key, site: target.site, tookMs },
+          'Temporal was slow to accept a signal (its partition waited)',
+        );
+      }
       return { ok: true };
     } catch (err) {
       const kind = classifyTemporalError(err);

@@ -14,6 +14,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { runReplicationCli } from '../support/cli-process';
+import { HttpInterceptProxy } from '../support/http-intercept-proxy';
 import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
 import { listHistories } from '../support/ordered-versions';
@@ -23,14 +24,31 @@ const stack = testStack();
 const siteA = s3ClientFor(stack.sites.source);
 const siteB = s3ClientFor(stack.sites.target);
 const bucket = uniqueBucket('twoway');
-const harness = new ReplicationHarness(stack, 'twoway', [
-  { site: 'target', bucket, from: { site: 'source', bucket } },
-  { site: 'source', bucket, from: { site: 'target', bucket } },
-]);
+// The engine reaches site A through this pass-through proxy, so a test can make a user's
+// change land between the engine's read of A and its next request.
+const proxyA = new HttpInterceptProxy(new URL(stack.sites.source.endpoint));
+const harness = new ReplicationHarness(
+  stack,
+  'twoway',
+  [
+    { site: 'target', bucket, from: { site: 'source', bucket } },
+    { site: 'source', bucket, from: { site: 'target', bucket } },
+  ],
+  {},
+  (raw) => {
+    raw.sites.source!.endpoint = `http://${proxyA.address}`;
+  },
+);
 // The harness's own source bucket is not used: both sides use `bucket`.
 
-beforeAll(() => harness.start(), 120_000);
-afterAll(() => harness.stop(), 60_000);
+beforeAll(async () => {
+  await proxyA.open();
+  await harness.start();
+}, 120_000);
+afterAll(async () => {
+  await harness.stop();
+  await proxyA.close();
+}, 60_000);
 
 /** Each side's history of a key, oldest first: "v" versions (with their body) and "DM". */
 async function historyOf(s3: S3Client, key: string): Promise<string[]> {
@@ -257,6 +275,40 @@ test('tag changes on either side converge: a change on a replica reaches the ori
     30_000,
   );
 }, 240_000);
+
+test.each([
+  ['made on the side the change came from', 'raced/same-side é+%', 'A'],
+  ['made on the side the change is copied to', 'raced/other-side é+%', 'B'],
+] as const)(
+  'a tag change %s while the engine syncs the previous one is not overwritten',
+  async (_, key, firstOn) => {
+    await siteA.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'raced', Tagging: 'change=0' }));
+    await settle([key], { [key]: [1, 1] });
+    expect(await tagsConverge([key])).toEqual([{ change: '0' }]);
+
+    // The first change is made on `firstOn`; the second lands on A right after the engine read
+    // A's tags to sync the first, before it writes anything. S3 has no conditional tag write:
+    // the engine must not write the first change over the second (on A it came from, or on A
+    // it copies to), and the second, the later, wins on both sides.
+    const encodedKey = encodeURIComponent(key).replace(/%2F/g, '/');
+    const secondLanded = proxyA.afterAnswerTo(
+      (method, url) =>
+        method === 'GET' && url.searchParams.has('tagging') && url.pathname.endsWith(`/${encodedKey}`),
+      () => setTags(siteA, key, { change: '2' }),
+    );
+    await setTags(firstOn === 'A' ? siteA : siteB, key, { change: '1' });
+    await secondLanded;
+    expect(await tagsConverge([key])).toEqual([{ change: '2' }]);
+    // Still there a few seconds later, on both sides, with one version each.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect([await userTagsOf(siteA, key), await userTagsOf(siteB, key)]).toEqual([
+      { change: '2' },
+      { change: '2' },
+    ]);
+    expect([(await historyOf(siteA, key)).length, (await historyOf(siteB, key)).length]).toEqual([1, 1]);
+  },
+  120_000,
+);
 
 test('overwrites, deletes and tag changes on both sides at once converge key by key', async () => {
   const keys = Array.from({ length: 6 }, (_, i) => `mixed/${i} é+%`);

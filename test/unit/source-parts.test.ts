@@ -1,3 +1,4 @@
+import { resumableUpload } from '../../activities/copy-multipart';
 import { sourcePartCount, SourcePartsFallbacks } from '../../activities/copy-source-parts';
 import type { SourceVersion } from '../../activities/source-version';
 
@@ -50,5 +51,31 @@ describe('source buckets sent to ranges after a failed check', () => {
     expect(fallbacks.skips('a', 'one')).toBe(false);
     expect(fallbacks.skips('a', 'two')).toBe(true);
     expect(fallbacks.skips('a', 'three')).toBe(true);
+  });
+});
+
+describe('which heartbeated upload an attempt resumes', () => {
+  const ranges = { layout: 'ranges' as const, uploadId: 'u1', partSize: 5, parts: [] };
+  const sourceParts = {
+    layout: 'source-parts' as const,
+    uploadId: 'u2',
+    partCount: 3,
+    parts: [{ PartNumber: 1, ETag: '"e"', start: 0, size: 5 }],
+  };
+
+  test('only the upload of the version being copied, in either layout', () => {
+    expect(resumableUpload({ ...ranges, sourceVersionId: 'v1' }, 'v1')).toEqual({
+      ...ranges,
+      sourceVersionId: 'v1',
+    });
+    expect(resumableUpload({ ...sourceParts, sourceVersionId: 'v1' }, 'v1')?.uploadId).toBe('u2');
+  });
+
+  test("not another version's upload, one without its version, or no upload at all", () => {
+    expect(resumableUpload({ ...ranges, sourceVersionId: 'v0' }, 'v1')).toBeUndefined();
+    expect(resumableUpload({ ...sourceParts, sourceVersionId: 'v2' }, 'v1')).toBeUndefined();
+    expect(resumableUpload(ranges, 'v1')).toBeUndefined();
+    expect(resumableUpload({ sourceVersionId: 'v1' }, 'v1')).toBeUndefined();
+    expect(resumableUpload(undefined, 'v1')).toBeUndefined();
   });
 });
