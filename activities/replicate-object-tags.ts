@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
+import { TAGS_STALE_DETAIL, TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
 import { replicationFailure, subjectOf } from './errors';
 import { MARKER_TAG, type Tag } from '../shared/replica-marker';
 import type { ReplicationContext } from './replication-context';
@@ -17,6 +17,7 @@ import { MAX_TAGS } from './replica-metadata';
 import {
   COPY_STAMP_FIELD,
   decideTagsSync,
+  heldChangesAreStale,
   TAGS_STAMP_TAG,
   tagsDigest,
   userTagsOf,
@@ -146,8 +147,10 @@ export async function replicateObjectTags(
       options.other,
       { source: ctx.sourceSite, target: task.target.site },
       task.tagsForce,
+      heldChangesAreStale(change, options.other, Date.now()),
     );
     if (decision.action === 'wait') return outcome(TAGS_WAITING_DETAIL, replica);
+    if (decision.action === 'wait-newer') return outcome(TAGS_STALE_DETAIL, replica);
     const from: TagsSide = decision.action === 'copy' ? decision.from : 'source';
     const agreed = userTagsOf(from === 'source' ? sourceTags : current);
     // Both sides end with the agreed tags and its stamp (where there is room): written only

@@ -28,7 +28,13 @@ export type TagsDecision =
   | { action: 'in-sync'; restamp: Record<TagsSide, boolean> }
   | { action: 'copy'; from: TagsSide; reason: string }
   /** Both sides changed and only this side's time is known: wait for the other's event. */
-  | { action: 'wait' };
+  | { action: 'wait' }
+  /**
+   * Both sides changed, and even the newer of the two changes held is old: newer changes may
+   * still be on their way (a key workflow stuck on a dead worker refuses signals until its
+   * workflow task times out), and settling on these would copy present tags on old times.
+   */
+  | { action: 'wait-newer' };
 
 /** The tags a user set: without the replica marker and the stamp. */
 export function userTagsOf(tags: readonly Tag[]): Tag[] {
@@ -56,7 +62,9 @@ export interface TagsState {
 /**
  * What to do for the change `change` (this task's event), knowing `other` (the other side's
  * change, when the key workflow holds one not yet applied). `force`: stop waiting for the
- * other side's event (its bound passed) and let this change win.
+ * other side's event or for newer changes (its bound passed) and settle on what is held.
+ * `stale`: the changes held are old (see heldChangesAreStale); a conflict then waits for
+ * newer ones.
  *
  * A side changed since the pair last agreed when its tags differ from its baseline: its own
  * stamp tag, or the copy stamp before any sync (a user replacing a version's tags removes
@@ -68,6 +76,7 @@ export function decideTagsSync(
   other: TagsChange | undefined,
   sites: { source: string; target: string },
   force = false,
+  stale = false,
 ): TagsDecision {
   const source = tagsDigest(state.source);
   const target = tagsDigest(state.target);
@@ -86,6 +95,7 @@ export function decideTagsSync(
   if (!unknown && targetChanged && !sourceChanged)
     return { action: 'copy', from: 'target', reason: 'only the replica changed' };
   if (other && other.side !== change.side) {
+    if (stale && !force) return { action: 'wait-newer' };
     const winner = laterChange(change, other, sites);
     return { action: 'copy', from: winner.side, reason: `both changed: the later (${winner.at}) wins` };
   }
@@ -103,4 +113,17 @@ function laterChange(a: TagsChange, b: TagsChange, sites: { source: string; targ
   if (ta !== tb) return ta > tb ? a : b;
   // Ties go to the site whose name sorts last, as for puts (activities/placement.ts).
   return sites[a.side] > sites[b.side] ? a : b;
+}
+
+/**
+ * How old the newer of the two sides' changes held may be when a conflict is settled on their
+ * times. A change's event normally reaches its key workflow within seconds; one held longer
+ * means the workflow was held up, and later changes of either side may still be on their way.
+ */
+export const STALE_CHANGES_MS = 15_000;
+
+/** Whether even the newer of the changes held happened more than STALE_CHANGES_MS before `now`. */
+export function heldChangesAreStale(change: TagsChange, other: TagsChange | undefined, now: number): boolean {
+  const newest = Math.max(Date.parse(change.at), other ? Date.parse(other.at) : -Infinity);
+  return now - newest > STALE_CHANGES_MS;
 }

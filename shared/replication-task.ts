@@ -52,8 +52,13 @@ export interface ReplicationTask {
    * that placement checks it against the target, without `retry`'s insertion below newer ones.
    */
   recheck?: boolean;
-  /** A tag change whose wait for the other side's change ended: it wins (tags-sync.ts). */
+  /** A tag change whose wait ended: it is settled on the changes held (tags-sync.ts). */
   tagsForce?: boolean;
+  /**
+   * A waiting tag change's record of each side's latest change the key workflow held when it
+   * was put to wait (journal event times): a wait outlives the events it was settled against.
+   */
+  tagsHeld?: Partial<Record<'source' | 'target', string>>;
 }
 
 /** The fields of a journal entry a task keeps (see TaskEntry). */
@@ -132,6 +137,9 @@ export interface TagsWaiting {
 
 /** Detail of a two-way tag change that waits for the other side's (activities/tags-sync.ts). */
 export const TAGS_WAITING_DETAIL = 'not replicated: tags changed on both sites, waiting for the other change';
+/** Detail of a two-way tag conflict whose changes held are old: it waits for newer ones. */
+export const TAGS_STALE_DETAIL =
+  'not replicated: tags changed on both sites, and the changes held are old: waiting for newer ones';
 
 /** A queued task as continue-as-new carries it: its bucket and key are the workflow's own. */
 export type CarriedTask = Omit<ReplicationTask, 'entry'> & { entry: Omit<TaskEntry, 'bucket' | 'key'> };

@@ -23,7 +23,7 @@ import type {
   ReplicationTask,
   TagsWaiting,
 } from '../shared/replication-task';
-import { TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
+import { TAGS_STALE_DETAIL, TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
 import { latestTagChanges } from './tag-changes';
 import {
   RUN_AS_REGULAR_ACTIVITY,
@@ -93,6 +93,12 @@ function replanOf(err: unknown): ReplanDetails | undefined {
 
 /** How long a two-way tag change that found both sides changed waits for the other side's event. */
 const TAGS_WAIT_MS = 120_000;
+/**
+ * How long a two-way tag conflict settled on old changes waits for newer ones (any signal
+ * ends the wait sooner). Past it the conflict is settled on what is held: the newest changes
+ * there are, after a long outage.
+ */
+const TAGS_STALE_WAIT_MS = 30_000;
 
 /**
  * Applies one key's versions to one destination site in journal order. One workflow per
@@ -320,9 +326,20 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
       try {
         const { outcome, attempts } = await apply(task);
         if (task.entry.operation === 'metadata') {
-          if (outcome.detail === TAGS_WAITING_DETAIL)
-            tagsWaiting.set(task.entry.versionId, { task, until: Date.now() + TAGS_WAIT_MS });
-          else tagsWaiting.delete(task.entry.versionId);
+          const { versionId } = task.entry;
+          const waitMs =
+            outcome.detail === TAGS_WAITING_DETAIL
+              ? TAGS_WAIT_MS
+              : outcome.detail === TAGS_STALE_DETAIL
+                ? TAGS_STALE_WAIT_MS
+                : undefined;
+          if (waitMs === undefined) tagsWaiting.delete(versionId);
+          else {
+            // The waiting change keeps both sides' latest changes it was weighed against: the
+            // tasks that carried them are done, and a later decision needs their times.
+            const tagsHeld = latestTagChanges(versionId, [task, tagsWaiting.get(versionId)?.task]);
+            tagsWaiting.set(versionId, { task: { ...task, tagsHeld }, until: Date.now() + waitMs });
+          }
         }
         book.complete(taskIdentity(task), outcome, attempts, now());
         book.completeAhead(outcome.appliedAhead ?? [], now());

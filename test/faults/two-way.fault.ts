@@ -4,10 +4,10 @@
  * Every key must end with the same tags on both sites, those of its last change, with no
  * extra version, no echo and no key workflow left running.
  *
- * OPEN PROBLEM, not in CI's set: on 2026-11-26 this failed in 6 of 6 runs. 2–4 of 24 keys
- * converged on both sites to a change older than their last one; two causes were found and
- * fixed, a third (a change's signal reaching its key workflow ~30 s late after the kill) is
- * open (docs/RELIABILITY.md, "Open problems").
+ * It failed in every run on 2026-11-26 (keys converging on both sites to a change older than
+ * their last one) until four causes were found and fixed: docs/RELIABILITY.md, "Two-way tag
+ * sync under kill -9". On a failure it saves the failing keys' workflow histories and journal
+ * records (with their Kafka append times) next to the engine's logs.
  */
 import {
   GetObjectTaggingCommand,
@@ -58,6 +58,7 @@ async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<
 scenario(
   {
     id: 'kill-worker-two-way-tags',
+    ci: true,
     title: 'kill -9 of the worker twice during tag changes on both sides of a two-way pair',
     timeoutMs: 600_000,
   },

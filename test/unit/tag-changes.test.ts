@@ -34,6 +34,17 @@ describe("each side's latest tag change the key workflow holds", () => {
     ).toEqual({ source: '2026-11-26T11:05:40.725Z', target: '2026-11-26T11:05:34.720Z' });
   });
 
+  test('a waiting change brings the changes it was weighed against (their tasks are done)', () => {
+    const waiting: ReplicationTask = {
+      ...task('v1', '2026-11-26T12:21:39.171Z'),
+      tagsHeld: { source: '2026-11-26T12:21:42.608Z', target: '2026-11-26T12:21:53.947Z' },
+    };
+    expect(latestTagChanges('v1', [task('v1', '2026-11-26T12:21:47.943Z', 'target'), waiting])).toEqual({
+      source: '2026-11-26T12:21:42.608Z',
+      target: '2026-11-26T12:21:53.947Z',
+    });
+  });
+
   test("other versions' changes and other operations do not count", () => {
     expect(
       latestTagChanges('v1', [

@@ -1,5 +1,7 @@
 import {
   decideTagsSync,
+  heldChangesAreStale,
+  STALE_CHANGES_MS,
   TAGS_STAMP_TAG,
   tagsDigest,
   userTagsOf,
@@ -106,6 +108,43 @@ describe('two-way tag convergence', () => {
       action: 'copy',
       from: 'source',
     });
+  });
+
+  test('a conflict held on old changes waits for newer ones, then is settled on the newest held', () => {
+    // As in a failing run of kill-worker-two-way-tags: the key workflow was stuck 30 s on a dead
+    // worker, holding changes from before; later ones of both sides were still on their way.
+    const state = {
+      source: tags({ a: 'S' }),
+      target: tags({ a: 'T' }),
+      sourceStamp: stamp,
+      targetStamp: stamp,
+    };
+    const fromSource: TagsChange = { side: 'source', at: at(10) };
+    const fromTarget: TagsChange = { side: 'target', at: at(11) };
+    expect(decideTagsSync(state, fromSource, fromTarget, sites, false, true)).toEqual({
+      action: 'wait-newer',
+    });
+    // Past its bound it is settled on the times held.
+    expect(decideTagsSync(state, fromSource, fromTarget, sites, true, true)).toMatchObject({
+      action: 'copy',
+      from: 'target',
+    });
+    // Only a conflict waits: one side changed is settled whatever the age of the change.
+    const onlySource = { ...state, target: agreed };
+    expect(decideTagsSync(onlySource, fromSource, fromTarget, sites, false, true)).toMatchObject({
+      action: 'copy',
+      from: 'source',
+    });
+  });
+
+  test('the changes held are old when even the newer side is older than STALE_CHANGES_MS', () => {
+    const t0 = Date.parse(at(10));
+    const source: TagsChange = { side: 'source', at: at(10) };
+    const target: TagsChange = { side: 'target', at: at(12) };
+    expect(heldChangesAreStale(source, target, t0 + 2_000 + STALE_CHANGES_MS)).toBe(false);
+    expect(heldChangesAreStale(source, target, t0 + 2_001 + STALE_CHANGES_MS)).toBe(true);
+    expect(heldChangesAreStale(source, undefined, t0 + 1 + STALE_CHANGES_MS)).toBe(true);
+    expect(heldChangesAreStale(source, undefined, t0 + 1_000)).toBe(false);
   });
 
   test('a user replacing the tags removes their stamp tag: the copy stamp stands for it', () => {
