@@ -6,7 +6,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
-import { TAGS_STALE_DETAIL, TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
+import {
+  TAGS_SETTLE_DETAIL,
+  TAGS_STALE_DETAIL,
+  TAGS_WAITING_DETAIL,
+  taskIdentity,
+} from '../shared/replication-task';
 import { replicationFailure, subjectOf } from './errors';
 import { MARKER_TAG, type Tag } from '../shared/replica-marker';
 import type { ReplicationContext } from './replication-context';
@@ -150,7 +155,8 @@ export async function replicateObjectTags(
       heldChangesAreStale(change, options.other, Date.now()),
     );
     if (decision.action === 'wait') return outcome(TAGS_WAITING_DETAIL, replica);
-    if (decision.action === 'wait-newer') return outcome(TAGS_STALE_DETAIL, replica);
+    if (decision.action === 'wait-newer')
+      return outcome(decision.stale ? TAGS_STALE_DETAIL : TAGS_SETTLE_DETAIL, replica);
     const from: TagsSide = decision.action === 'copy' ? decision.from : 'source';
     const agreed = userTagsOf(from === 'source' ? sourceTags : current);
     // Both sides end with the agreed tags and its stamp (where there is room): written only

@@ -30,11 +30,14 @@ export type TagsDecision =
   /** Both sides changed and only this side's time is known: wait for the other's event. */
   | { action: 'wait' }
   /**
-   * Both sides changed, and even the newer of the two changes held is old: newer changes may
-   * still be on their way (a key workflow stuck on a dead worker refuses signals until its
-   * workflow task times out), and settling on these would copy present tags on old times.
+   * Both sides changed and both times are known: wait a moment for newer changes first. A
+   * side's present tags may come from a change made just before the read whose event is still
+   * on its way (the site's notification, Kafka, the populator: seconds), and settling on the
+   * times held would then copy the other side over the latest change of all. `stale`: even the
+   * newer of the changes held is old, so newer ones may be held up longer (a key workflow stuck
+   * on a dead worker refuses signals until its workflow task times out).
    */
-  | { action: 'wait-newer' };
+  | { action: 'wait-newer'; stale: boolean };
 
 /** The tags a user set: without the replica marker and the stamp. */
 export function userTagsOf(tags: readonly Tag[]): Tag[] {
@@ -63,8 +66,8 @@ export interface TagsState {
  * What to do for the change `change` (this task's event), knowing `other` (the other side's
  * change, when the key workflow holds one not yet applied). `force`: stop waiting for the
  * other side's event or for newer changes (its bound passed) and settle on what is held.
- * `stale`: the changes held are old (see heldChangesAreStale); a conflict then waits for
- * newer ones.
+ * `stale`: the changes held are old (see heldChangesAreStale), which makes a conflict's wait
+ * for newer changes longer.
  *
  * A side changed since the pair last agreed when its tags differ from its baseline: its own
  * stamp tag, or the copy stamp before any sync (a user replacing a version's tags removes
@@ -95,7 +98,7 @@ export function decideTagsSync(
   if (!unknown && targetChanged && !sourceChanged)
     return { action: 'copy', from: 'target', reason: 'only the replica changed' };
   if (other && other.side !== change.side) {
-    if (stale && !force) return { action: 'wait-newer' };
+    if (!force) return { action: 'wait-newer', stale };
     const winner = laterChange(change, other, sites);
     return { action: 'copy', from: winner.side, reason: `both changed: the later (${winner.at}) wins` };
   }

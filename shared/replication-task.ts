@@ -137,7 +137,10 @@ export interface TagsWaiting {
 
 /** Detail of a two-way tag change that waits for the other side's (activities/tags-sync.ts). */
 export const TAGS_WAITING_DETAIL = 'not replicated: tags changed on both sites, waiting for the other change';
-/** Detail of a two-way tag conflict whose changes held are old: it waits for newer ones. */
+/** Detail of a two-way tag conflict that waits a moment for newer changes before it is settled. */
+export const TAGS_SETTLE_DETAIL =
+  'not replicated: tags changed on both sites: waiting a moment for newer changes before settling';
+/** The same, when the changes held are old: newer ones may be held up longer. */
 export const TAGS_STALE_DETAIL =
   'not replicated: tags changed on both sites, and the changes held are old: waiting for newer ones';
 

@@ -23,7 +23,12 @@ import type {
   ReplicationTask,
   TagsWaiting,
 } from '../shared/replication-task';
-import { TAGS_STALE_DETAIL, TAGS_WAITING_DETAIL, taskIdentity } from '../shared/replication-task';
+import {
+  TAGS_SETTLE_DETAIL,
+  TAGS_STALE_DETAIL,
+  TAGS_WAITING_DETAIL,
+  taskIdentity,
+} from '../shared/replication-task';
 import { latestTagChanges } from './tag-changes';
 import {
   RUN_AS_REGULAR_ACTIVITY,
@@ -99,6 +104,12 @@ const TAGS_WAIT_MS = 120_000;
  * there are, after a long outage.
  */
 const TAGS_STALE_WAIT_MS = 30_000;
+/**
+ * How long a two-way tag conflict waits for newer changes before it is settled on the times
+ * held (any signal ends the wait sooner): longer than a change's usual way from the site to
+ * the key workflow (MinIO's notification and Kafka: 1-3 s).
+ */
+const TAGS_SETTLE_WAIT_MS = 6_000;
 
 /**
  * Applies one key's versions to one destination site in journal order. One workflow per
@@ -332,7 +343,9 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
               ? TAGS_WAIT_MS
               : outcome.detail === TAGS_STALE_DETAIL
                 ? TAGS_STALE_WAIT_MS
-                : undefined;
+                : outcome.detail === TAGS_SETTLE_DETAIL
+                  ? TAGS_SETTLE_WAIT_MS
+                  : undefined;
           if (waitMs === undefined) tagsWaiting.delete(versionId);
           else {
             // The waiting change keeps both sides' latest changes it was weighed against: the
