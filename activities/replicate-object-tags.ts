@@ -83,19 +83,23 @@ export async function replicateObjectTags(
   const same = (a: Tag[], b: Tag[]) =>
     a.length === b.length && a.every((t) => b.some((u) => u.Key === t.Key && u.Value === t.Value));
   /**
-   * Writes `next` where it differs from `seen`, if the version still holds `seen`; false when
-   * its tags changed since they were read (nothing written).
+   * Gives one version the agreed tags and their stamp (where there is room), written only
+   * where they differ. With `seen` (the tags the decision was made on), only if the version
+   * still holds them: false when they changed since (nothing written). Without it, on the
+   * tags it holds now.
    */
-  const writeIfUnchanged = async (
+  const writeAgreed = async (
     s3: S3Client,
     Bucket: string,
     VersionId: string,
-    seen: Tag[],
-    next: Tag[],
-  ) => {
-    if (same(next, seen)) return true;
-    if (!same(await readTags(s3, Bucket, VersionId), seen)) return false;
-    await writeTags(s3, Bucket, VersionId, next);
+    agreed: Tag[],
+    seen?: Tag[],
+  ): Promise<boolean> => {
+    if (seen && same(stamped(agreed, seen), seen)) return true;
+    const now = await readTags(s3, Bucket, VersionId);
+    if (seen && !same(now, seen)) return false;
+    const next = stamped(agreed, now);
+    if (!same(next, now)) await writeTags(s3, Bucket, VersionId, next);
     return true;
   };
 
@@ -165,26 +169,27 @@ export async function replicateObjectTags(
     // user's change made since is left alone, for its own event to settle (without the check,
     // restamping the side copied from wrote back its old tags over a newer change of the same
     // side). The side copied to is written first: it is what the user waits for.
+    // The other replicas of the version were not part of the decision: their tags are read
+    // when they are written.
     const sides = [
       {
         name: 'source' as const,
-        writes: async () =>
-          writeIfUnchanged(
-            ctx.source,
-            task.entry.bucket,
-            s3VersionId(task.entry),
-            sourceTags,
-            stamped(agreed, sourceTags),
-          ),
+        writes: () => writeAgreed(ctx.source, task.entry.bucket, s3VersionId(task.entry), agreed, sourceTags),
       },
       {
         name: 'target' as const,
         writes: async () => {
-          for (const VersionId of replicas) {
-            const tags = VersionId === replica ? current : await readTags(target, bucket, VersionId);
-            if (!(await writeIfUnchanged(target, bucket, VersionId, tags, stamped(agreed, tags))))
+          for (const VersionId of replicas)
+            if (
+              !(await writeAgreed(
+                target,
+                bucket,
+                VersionId,
+                agreed,
+                VersionId === replica ? current : undefined,
+              ))
+            )
               return false;
-          }
           return true;
         },
       },

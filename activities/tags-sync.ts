@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MARKER_TAG, type Tag } from '../shared/replica-marker';
+import type { TagsSide } from '../shared/replication-task';
 
 /**
  * Two-way tag convergence (docs/DESIGN.md, "Tags in two-way replication"). S3 keeps no time
@@ -14,8 +15,7 @@ export const TAGS_STAMP_TAG = 'scal-crr-tags';
 /** User-metadata field of a replica: the digest of its source's tags when it was copied. */
 export const COPY_STAMP_FIELD = 'scal-crr-tags';
 
-/** Where a tag change was made: on the version the rule replicates, or on its replica. */
-export type TagsSide = 'source' | 'target';
+export type { TagsSide };
 
 /** A tag change as its journal event told it. */
 export interface TagsChange {

@@ -36,6 +36,9 @@ export type TaskEntry = Pick<
   tagsChangedOn?: 'target';
 };
 
+/** Where a tag change was made: on the version the rule replicates, or on its replica. */
+export type TagsSide = 'source' | 'target';
+
 /** One journal entry to apply to one destination: the payload of the workflow's signal. */
 export interface ReplicationTask {
   entry: TaskEntry;
@@ -58,7 +61,7 @@ export interface ReplicationTask {
    * A waiting tag change's record of each side's latest change the key workflow held when it
    * was put to wait (journal event times): a wait outlives the events it was settled against.
    */
-  tagsHeld?: Partial<Record<'source' | 'target', string>>;
+  tagsHeld?: Partial<Record<TagsSide, string>>;
 }
 
 /** The fields of a journal entry a task keeps (see TaskEntry). */

@@ -110,6 +110,19 @@ const TAGS_STALE_WAIT_MS = 30_000;
  * the key workflow (MinIO's notification and Kafka: 1-3 s).
  */
 const TAGS_SETTLE_WAIT_MS = 6_000;
+/** How long a two-way tag change waits, by the detail its activity answered with (none: it is done). */
+function tagsWaitMs(detail: string | undefined): number | undefined {
+  switch (detail) {
+    case TAGS_WAITING_DETAIL:
+      return TAGS_WAIT_MS;
+    case TAGS_STALE_DETAIL:
+      return TAGS_STALE_WAIT_MS;
+    case TAGS_SETTLE_DETAIL:
+      return TAGS_SETTLE_WAIT_MS;
+    default:
+      return undefined;
+  }
+}
 
 /**
  * Applies one key's versions to one destination site in journal order. One workflow per
@@ -338,14 +351,7 @@ export async function replicateKeyWorkflow(input: ReplicateKeyInput): Promise<Re
         const { outcome, attempts } = await apply(task);
         if (task.entry.operation === 'metadata') {
           const { versionId } = task.entry;
-          const waitMs =
-            outcome.detail === TAGS_WAITING_DETAIL
-              ? TAGS_WAIT_MS
-              : outcome.detail === TAGS_STALE_DETAIL
-                ? TAGS_STALE_WAIT_MS
-                : outcome.detail === TAGS_SETTLE_DETAIL
-                  ? TAGS_SETTLE_WAIT_MS
-                  : undefined;
+          const waitMs = tagsWaitMs(outcome.detail);
           if (waitMs === undefined) tagsWaiting.delete(versionId);
           else {
             // The waiting change keeps both sides' latest changes it was weighed against: the

@@ -76,7 +76,7 @@ export function entryFromObjectMetadata(args: {
   if (versionId !== undefined && versionId.length > MAX_VERSION_ID_LENGTH)
     return { error: `versionId must be at most ${MAX_VERSION_ID_LENGTH} characters`, field: 'versionId' };
   const eventTime = metadata['last-modified'] ?? args.fallbackTime;
-  if (!eventTime || Number.isNaN(new Date(eventTime).getTime()))
+  if (!isTime(eventTime))
     return { error: 'object metadata has no valid last-modified time', field: 'last-modified' };
   const info = metadata.replicationInfo;
   const content = (info?.content ?? []).filter(

@@ -16,6 +16,15 @@ const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 describe('two-way tag convergence', () => {
   const agreed = tags({ a: '1' });
   const stamp = tagsDigest(agreed);
+  /** Both sides changed since they agreed on `agreed`, the target a second after the source. */
+  const bothChanged = {
+    source: tags({ a: 'S' }),
+    target: tags({ a: 'T' }),
+    sourceStamp: stamp,
+    targetStamp: stamp,
+  };
+  const fromSource: TagsChange = { side: 'source', at: at(10) };
+  const fromTarget: TagsChange = { side: 'target', at: at(11) };
 
   test('the digest ignores order, the marker and the stamp', () => {
     expect(tagsDigest(tags({ a: '1', b: '2' }))).toBe(tagsDigest(tags({ b: '2', a: '1' })));
@@ -72,14 +81,7 @@ describe('two-way tag convergence', () => {
   });
 
   test('both changed: wait for the other side, then a moment for newer changes, then the later change wins (ties: the site sorting last)', () => {
-    const state = {
-      source: tags({ a: 'S' }),
-      target: tags({ a: 'T' }),
-      sourceStamp: stamp,
-      targetStamp: stamp,
-    };
-    const fromSource: TagsChange = { side: 'source', at: at(10) };
-    const fromTarget: TagsChange = { side: 'target', at: at(11) };
+    const state = bothChanged;
     expect(decideTagsSync(state, fromSource, undefined, sites)).toEqual({ action: 'wait' });
     // Both times known: first a moment for a newer change still on its way (as in a failing
     // run of kill-worker-two-way-tags, where the side that lost had changed 0.3 s before the read).
@@ -111,14 +113,7 @@ describe('two-way tag convergence', () => {
   test('a conflict held on old changes waits for newer ones, then is settled on the newest held', () => {
     // As in a failing run of kill-worker-two-way-tags: the key workflow was stuck 30 s on a dead
     // worker, holding changes from before; later ones of both sides were still on their way.
-    const state = {
-      source: tags({ a: 'S' }),
-      target: tags({ a: 'T' }),
-      sourceStamp: stamp,
-      targetStamp: stamp,
-    };
-    const fromSource: TagsChange = { side: 'source', at: at(10) };
-    const fromTarget: TagsChange = { side: 'target', at: at(11) };
+    const state = bothChanged;
     expect(decideTagsSync(state, fromSource, fromTarget, sites, false, true)).toEqual({
       action: 'wait-newer',
       stale: true,

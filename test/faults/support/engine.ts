@@ -195,42 +195,41 @@ export class ScenarioEngine {
         ...(this.options.populator ? { populator: this.options.populator } : {}),
       }),
     );
-    const problems = await runSetup(
-      localSetupOptions(
+    const setup = async (...options: Parameters<typeof localSetupOptions>) => {
+      const problems = await runSetup(localSetupOptions(...options), (line) => this.setupLog.push(line));
+      if (problems > 0) throw new Error(`replication setup failed:\n${this.setupLog.join('\n')}`);
+    };
+    const deleteMarkers = this.options.deleteMarkers ?? true;
+    const sites = { source: info.sites.source.endpoint, target: info.sites.target.endpoint };
+    await setup(
+      {
+        config: this.configPath,
+        sourceBucket: this.sourceBucket,
+        targetBucket: this.targetBucket,
+        sourceEndpoint: sites.source,
+        targetEndpoint: sites.target,
+      },
+      { deleteMarkers },
+    );
+    if (this.options.twoWay) {
+      // The rule back, from the target site to the source site.
+      await setup(
         {
           config: this.configPath,
-          sourceBucket: this.sourceBucket,
-          targetBucket: this.targetBucket,
-          sourceEndpoint: info.sites.source.endpoint,
-          targetEndpoint: info.sites.target.endpoint,
+          sourceBucket: this.targetBucket,
+          targetBucket: this.sourceBucket,
+          sourceEndpoint: sites.target,
+          targetEndpoint: sites.source,
         },
-        { deleteMarkers: this.options.deleteMarkers ?? true },
-      ),
-      (line) => this.setupLog.push(line),
-    );
-    if (problems > 0) throw new Error(`replication setup failed:\n${this.setupLog.join('\n')}`);
-    if (this.options.twoWay) {
-      const back = await runSetup(
-        localSetupOptions(
-          {
-            config: this.configPath,
-            sourceBucket: this.targetBucket,
-            targetBucket: this.sourceBucket,
-            sourceEndpoint: info.sites.target.endpoint,
-            targetEndpoint: info.sites.source.endpoint,
-          },
-          {
-            deleteMarkers: this.options.deleteMarkers ?? true,
-            site: 'source',
-            sourceSite: 'target',
-            sourceProfile: 'crr-target',
-            targetProfile: 'crr-source',
-            priority: 2,
-          },
-        ),
-        (line) => this.setupLog.push(line),
+        {
+          deleteMarkers,
+          site: 'source',
+          sourceSite: 'target',
+          sourceProfile: 'crr-target',
+          targetProfile: 'crr-source',
+          priority: 2,
+        },
       );
-      if (back > 0) throw new Error(`replication setup (back) failed:\n${this.setupLog.join('\n')}`);
     }
     if (this.options.editConfig) {
       const raw = JSON.parse(fs.readFileSync(this.configPath, 'utf8')) as RawEngineConfig;
