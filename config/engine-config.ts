@@ -202,6 +202,14 @@ const EngineConfigSchema = z
         fetchMaxWaitMs: z.number().int().min(10).default(1000),
         /** The consumer group is heartbeated this often while partitions are being worked on. */
         heartbeatIntervalMs: z.number().int().min(100).default(3000),
+        /**
+         * A key whose signal has not been accepted after this long (Temporal refusing it, e.g. a run
+         * closing on a crashed worker) is left to finish on its own: its partition goes on with later
+         * chunks, whose tasks of that key wait behind it, and offsets are committed only up to it.
+         */
+        parkAfterMs: z.number().int().min(0).default(2000),
+        /** Chunks of one partition left to finish on their own at most; the lane waits when there are more. */
+        parkedChunksMax: z.number().int().min(1).default(16),
         /** A signal Temporal refuses for one key (throttled, per-workflow limit) is retried this long, then dead-lettered. */
         keyRetryMs: z.number().int().min(0).default(60_000),
         /** Longest pause between attempts while Temporal is unreachable (consumption waits, nothing is skipped). */

@@ -53,6 +53,41 @@ export interface ChunkControl {
   sleep(ms: number): Promise<void>;
 }
 
+/**
+ * One key's signalling in one chunk. The next chunk's tasks of the same key wait for `done`
+ * (journal order per key); `handedOff` resolves once the job is done, has waited on its own
+ * signal for `parkAfterMs`, or waits behind an earlier job of its key that was handed off.
+ */
+export interface KeyJob {
+  workflowId: string;
+  done: Promise<void>;
+  handedOff: Promise<void>;
+  finished: boolean;
+  /** What the job threw (a bug, never a refusal): its chunk fails, and so do later jobs of its key. */
+  failure?: unknown;
+}
+
+/**
+ * What a partition's chunks share so that one slow key does not hold the others: each key's
+ * last job (later chunks' tasks of that key queue behind it) and how long a chunk waits for a
+ * slow key before the lane goes on without it.
+ */
+export interface KeyLanes {
+  tails: Map<string, KeyJob>;
+  parkAfterMs: number;
+}
+
+export interface ChunkOptions {
+  /** Shared with the partition's other chunks; a chunk on its own gets private ones. */
+  keys?: KeyLanes;
+  /**
+   * Called once every key of the chunk was accepted, refused, or handed off (see KeyJob), so
+   * the lane may go on with the next chunk while slow keys finish; called again (harmlessly)
+   * when the chunk ends, unless it throws (the caller then knows it ended).
+   */
+  handedOff?: () => void;
+}
+
 /** A task and the journal message it came from (dead-lettered with it if Temporal refuses it). */
 interface PlannedTask {
   task: ReplicationTask;
@@ -114,12 +149,26 @@ function needsVersionId(entry: JournalEntry, config: EngineConfig): boolean {
  * dead letters, publish PENDING statuses. Returns `completed: false` only when interrupted
  * (rebalance or stop) before every task was accepted: the chunk is then redelivered.
  * Nothing in here waits without bound except for Temporal as a whole being unreachable, and
- * that wait ends when the chunk is interrupted.
+ * that wait ends when the chunk is interrupted. With `options.keys`, a key whose signal is
+ * slow (Temporal refusing it for a while) is handed off after `parkAfterMs`: the caller may
+ * go on with later chunks, whose tasks of that key wait behind it.
  */
 export async function processChunk(
   deps: ChunkDeps,
   control: ChunkControl,
   messages: JournalMessage[],
+  options: ChunkOptions = {},
+): Promise<{ completed: boolean; signalled: number }> {
+  const result = await processChunkSteps(deps, control, messages, options);
+  options.handedOff?.();
+  return result;
+}
+
+async function processChunkSteps(
+  deps: ChunkDeps,
+  control: ChunkControl,
+  messages: JournalMessage[],
+  options: ChunkOptions,
 ): Promise<{ completed: boolean; signalled: number }> {
   const { config, logger, stats } = deps;
   const settings = config.populator;
@@ -196,12 +245,14 @@ export async function processChunk(
   );
   const planned = plans.flat();
 
-  // 3. One signal per key (in pieces of MAX_TASKS_PER_SIGNAL), keys in parallel.
+  // 3. One signal per key (in pieces of MAX_TASKS_PER_SIGNAL), keys in parallel, each key
+  // after its tasks of earlier chunks.
   const accepted: ReplicationTask[] = [];
   const refusedEntries = new Set<number>();
   let interrupted = false;
-  await Promise.all(
-    tasksBySignal(planned, (p) => p.task).map(({ workflowId, pieces }) =>
+  const keys = options.keys ?? { tails: new Map<string, KeyJob>(), parkAfterMs: Infinity };
+  const jobs = tasksBySignal(planned, (p) => p.task).map(({ workflowId, pieces }) =>
+    keyJob(keys, workflowId, () =>
       limit(async () => {
         for (const [i, piece] of pieces.entries()) {
           if (interrupted) return;
@@ -235,6 +286,32 @@ export async function processChunk(
       }),
     ),
   );
+  // PENDING for what was accepted by the hand-off goes out then, not after the slow keys.
+  const statuses: Array<Promise<void>> = [];
+  let published = 0;
+  const publishPending = () => {
+    const tasks = accepted.slice(published);
+    published = accepted.length;
+    if (tasks.length === 0) return;
+    statuses.push(
+      deps.status.publish(tasks.map((task) => statusEvent(task, 'PENDING'))).catch((err: unknown) => {
+        logger.warn({ err: (err as Error).message }, 'could not publish PENDING statuses');
+      }),
+    );
+  };
+  await Promise.all(jobs.map((job) => job.handedOff));
+  const waiting = jobs.filter((job) => !job.finished).map((job) => job.workflowId);
+  if (waiting.length > 0) {
+    logger.warn(
+      { workflowIds: waiting.slice(0, 5), keys: waiting.length, parkAfterMs: keys.parkAfterMs },
+      'keys Temporal has not accepted yet go on in the background: the partition moves on, their later tasks wait behind them, the commit stays before them',
+    );
+    publishPending();
+    options.handedOff?.();
+  }
+  await Promise.all(jobs.map((job) => job.done));
+  const failed = jobs.find((job) => job.failure !== undefined);
+  if (failed) throw failed.failure;
   if (interrupted) return { completed: false, signalled: accepted.length };
   tally.planned(
     plans.flatMap((tasks, entry) => (tasks.length > 0 ? [entry] : [])),
@@ -268,15 +345,50 @@ export async function processChunk(
   }
 
   // 5. PENDING statuses: best effort.
-  if (accepted.length > 0) {
-    await withTimeout(
-      deps.status.publish(accepted.map((task) => statusEvent(task, 'PENDING'))).catch((err: unknown) => {
-        logger.warn({ err: (err as Error).message }, 'could not publish PENDING statuses');
-      }),
-      STATUS_TIMEOUT_MS,
-    );
-  }
+  publishPending();
+  if (statuses.length > 0) await withTimeout(Promise.all(statuses), STATUS_TIMEOUT_MS);
   return { completed: true, signalled: accepted.length };
+}
+
+/**
+ * Starts `signal` once the key's previous job is done (journal order per key) and records
+ * the new job as the key's last. Its `done` never rejects: a failure is kept in `failure`,
+ * and a key's later jobs fail with it rather than overtake tasks that will be redelivered.
+ */
+function keyJob(keys: KeyLanes, workflowId: string, signal: () => Promise<void>): KeyJob {
+  const previous = keys.tails.get(workflowId);
+  const job: KeyJob = { workflowId, done: Promise.resolve(), handedOff: Promise.resolve(), finished: false };
+  job.done = (async () => {
+    try {
+      if (previous) await previous.done;
+      if (previous?.failure !== undefined) throw previous.failure;
+      await signal();
+    } catch (err) {
+      job.failure = err ?? new Error(`signalling ${workflowId} failed`);
+    } finally {
+      job.finished = true;
+      if (keys.tails.get(workflowId) === job) keys.tails.delete(workflowId);
+    }
+  })();
+  job.handedOff = (async () => {
+    if (previous) {
+      await previous.handedOff;
+      // Behind a key that was handed off: handed off too, the lane need not wait for it.
+      if (!previous.finished) return;
+    }
+    await waitAtMost(job.done, keys.parkAfterMs);
+  })();
+  keys.tails.set(workflowId, job);
+  return job;
+}
+
+/** Waits for `work`, or `ms` at most (never when `ms` is Infinity). */
+async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  if (!Number.isFinite(ms)) {
+    await work;
+    return;
+  }
+  await withTimeout(work, ms);
 }
 
 /** A signal slower than this is logged: every key of its partition waited for it. */

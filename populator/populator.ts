@@ -7,6 +7,7 @@ import { journalTopicsOf, type EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
 import { offsetAfter, populatorMetrics, type PopulatorMetrics } from '../metrics/populator-metrics';
 import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
+import { PartitionLane } from './partition-lane';
 import { PopulatorStats } from './populator-stats';
 import type { TagsLookup } from './replication-planner';
 import { createTagsLookup, createVersioningLookup } from './source-lookups';
@@ -22,12 +23,6 @@ export interface PopulatorDeps {
   logger: Logger;
   /** Prometheus counts; the process's registry by default (served only when an entry point starts the server). */
   metrics?: PopulatorMetrics;
-}
-
-/** One partition's work: the batch it is processing, in its own promise. */
-interface Lane {
-  generation: number;
-  done: Promise<void>;
 }
 
 function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
@@ -60,10 +55,17 @@ function toJournalMessage(topic: string, partition: number, m: KafkaMessage): Jo
  * offset (offsetManager.nextOffset) and leaves paused partitions out of fetches, so a
  * resumed partition continues right after what its lane resolved.
  *
+ * Within a partition, a key whose signal Temporal keeps refusing is handed off after
+ * `parkAfterMs` (PartitionLane): the lane resolves the chunk and goes on, that key's later
+ * tasks wait behind it, and the commit stays at the oldest chunk not done. Offsets are
+ * therefore committed by the lanes only (autoCommit off): kafkajs would commit what was
+ * resolved, which may be past a chunk still in the background.
+ *
  * At-least-once: on a rebalance (GROUP_JOIN) or stop, lanes stop at their next step without
- * resolving what they had not finished; that is fetched again from the committed offset
- * (duplicates are dropped by the workflows and the target). The group is heartbeated every
- * `heartbeatIntervalMs` while lanes work, so no chunk, however long, costs the membership.
+ * resolving or committing what they had not finished; that is fetched again from the
+ * committed offset (duplicates are dropped by the workflows and the target). The group is
+ * heartbeated every `heartbeatIntervalMs` while lanes work, so no chunk, however long, costs
+ * the membership.
  */
 export function createPopulator(deps: PopulatorDeps) {
   const { config, consumer, producer, logger } = deps;
@@ -107,7 +109,9 @@ export function createPopulator(deps: PopulatorDeps) {
   /** Partitions of the journal topic assigned to this populator at the last join. */
   let assigned: number[] = [];
 
-  const lanes = new Map<string, Lane>();
+  const lanes = new Map<string, PartitionLane>();
+  /** Each partition's latest batch payload: its commit call serves the lane's commits. */
+  const payloads = new Map<string, EachBatchPayload>();
   // Bumped on every rebalance: lanes of an older generation stop and resolve nothing more.
   let generation = 0;
   let stopping = false;
@@ -121,50 +125,70 @@ export function createPopulator(deps: PopulatorDeps) {
     generation++;
     wake.abort();
     wake = new AbortController();
-    if (lanes.size > 0)
-      logger.info({ why, lanes: lanes.size }, 'partition lanes stop: unfinished chunks will be redelivered');
+    const busy = [...lanes.values()].filter((lane) => lane.busy()).length;
+    if (busy > 0)
+      logger.info({ why, lanes: busy }, 'partition lanes stop: unfinished chunks will be redelivered');
   };
 
-  const commitPartition = async (payload: EachBatchPayload, topic: string, partition: number) => {
-    const offsets = payload
-      .uncommittedOffsets()
-      .topics.filter((t) => t.topic === topic)
-      .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
-    if (offsets.length === 0) return;
-    try {
-      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: offsets }] });
-    } catch (err) {
-      // Still resolved: kafkajs commits it with a later batch, or it is redelivered (harmless).
-      logger.warn({ topic, partition, err: (err as Error).message }, 'could not commit offsets yet');
-    }
+  /** The partition's lane for this generation; a new one after a rebalance or a failed chunk. */
+  const laneFor = (topic: string, partition: number): PartitionLane => {
+    const laneKey = `${topic}/${partition}`;
+    const previous = lanes.get(laneKey);
+    if (previous && previous.generation === generation && !previous.failed) return previous;
+    const laneGeneration = generation;
+    const lane = new PartitionLane(
+      laneGeneration,
+      {
+        parkAfterMs: settings.parkAfterMs,
+        parkedChunksMax: settings.parkedChunksMax,
+        logger: logger.child({ topic, partition }),
+        current: () => !stopping && laneGeneration === generation,
+        kafka: {
+          commit: async (next) => {
+            await payloads
+              .get(laneKey)
+              ?.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+          },
+          seek: (offset) => consumer.seek({ topic, partition, offset }),
+        },
+      },
+      previous,
+    );
+    lanes.set(laneKey, lane);
+    return lane;
   };
 
-  const runBatch = async (payload: EachBatchPayload, laneGeneration: number) => {
+  const runBatch = async (payload: EachBatchPayload, lane: PartitionLane) => {
     const { topic, partition, messages, highWatermark } = payload.batch;
     const signal = wake.signal;
     const control: ChunkControl = {
-      interrupted: () => stopping || laneGeneration !== generation,
+      interrupted: () => stopping || lane.generation !== generation,
       sleep: (ms) => sleepUnless(ms, signal),
     };
     for (let i = 0; i < messages.length; i += settings.chunkSize) {
-      if (control.interrupted()) return;
+      // A stale batch was fetched before a seek (after a failed chunk): it is fetched again.
+      if (control.interrupted() || lane.failed || payload.isStale()) return;
       const chunk = messages.slice(i, i + settings.chunkSize);
-      const started = Date.now();
-      const { completed, signalled } = await processChunk(
-        chunkDeps,
-        control,
-        chunk.map((m) => toJournalMessage(topic, partition, m)),
-      );
-      // Only the generation that fetched a chunk may resolve it; after a rebalance it is redelivered.
-      if (!completed || laneGeneration !== generation) return;
       const last = chunk[chunk.length - 1]!.offset;
+      const started = Date.now();
+      await lane.run({ first: chunk[0]!.offset, next: offsetAfter(last) }, async (keys, handedOff) => {
+        const result = await processChunk(
+          chunkDeps,
+          control,
+          chunk.map((m) => toJournalMessage(topic, partition, m)),
+          { keys, handedOff },
+        );
+        logger.debug(
+          { partition, messages: chunk.length, signalled: result.signalled, ms: Date.now() - started },
+          result.completed ? 'chunk accepted' : 'chunk interrupted',
+        );
+        return result;
+      });
+      // Only the generation that fetched a chunk may resolve it; after a rebalance it is
+      // redelivered. Resolving moves the fetch on; the lane commits once the chunk is done.
+      if (control.interrupted() || lane.failed) return;
       payload.resolveOffset(last);
       metrics.lag(lagLabel(topic, partition), highWatermark, offsetAfter(last));
-      await commitPartition(payload, topic, partition);
-      logger.debug(
-        { partition, messages: chunk.length, signalled, ms: Date.now() - started },
-        'chunk accepted',
-      );
     }
   };
 
@@ -173,35 +197,25 @@ export function createPopulator(deps: PopulatorDeps) {
     const { topic, partition, messages } = payload.batch;
     if (messages.length === 0 || stopping) return;
     metrics.lag(lagLabel(topic, partition), payload.batch.highWatermark, messages[0]!.offset);
-    const laneGeneration = generation;
-    const laneKey = `${topic}/${partition}`;
-    // Paused, the partition is left out of fetches until its lane is done with this batch.
+    // Paused, the partition is left out of fetches until its lane has handed off this batch.
     const resume = payload.pause();
-    const previous = lanes.get(laneKey);
-    const lane: Lane = { generation: laneGeneration, done: Promise.resolve() };
-    lane.done = (async () => {
-      // A lane of an older generation winds down first (it stops at its next step).
-      if (previous) await previous.done;
-      try {
-        await runBatch(payload, laneGeneration);
-      } catch (err) {
-        logger.error(
-          { topic, partition, err: (err as Error).message },
-          'partition lane failed: its batch will be redelivered',
-        );
-        await sleepUnless(1000, wake.signal); // no hot loop if it fails again
-      } finally {
-        if (lanes.get(laneKey) === lane) {
-          lanes.delete(laneKey);
-          resume();
-        }
-      }
-    })();
-    lanes.set(laneKey, lane);
+    payloads.set(`${topic}/${partition}`, payload);
+    const lane = laneFor(topic, partition);
+    const laneGeneration = lane.generation;
+    const handedOff = lane
+      .enqueue(() => runBatch(payload, lane))
+      .catch((err: unknown) => {
+        // runBatch does not throw; if it did, the batch is not resolved and is fetched again.
+        logger.error({ topic, partition, err: (err as Error).message }, 'partition lane failed');
+      })
+      .finally(() => {
+        // A newer generation resumed everything it was assigned on joining.
+        if (laneGeneration === generation) resume();
+      });
     // A fast batch completes within this fetch (no extra latency); a slow one goes on alone.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      lane.done,
+      handedOff,
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, settings.handoffMs);
       }),
@@ -246,7 +260,7 @@ export function createPopulator(deps: PopulatorDeps) {
       );
       timers.push(
         setInterval(() => {
-          if (lanes.size > 0 && heartbeat) {
+          if (heartbeat && [...lanes.values()].some((lane) => lane.busy())) {
             heartbeat().catch((err: unknown) =>
               logger.debug({ err: (err as Error).message }, 'heartbeat failed (the group rejoins)'),
             );
@@ -257,7 +271,8 @@ export function createPopulator(deps: PopulatorDeps) {
       for (const timer of timers) timer.unref();
       await consumer.run({
         eachBatchAutoResolve: false,
-        autoCommit: true,
+        // The lanes commit (never past a chunk still in the background).
+        autoCommit: false,
         partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
         eachBatch,
       });
@@ -267,7 +282,7 @@ export function createPopulator(deps: PopulatorDeps) {
     async stop(): Promise<void> {
       stopping = true;
       wake.abort();
-      await Promise.allSettled([...lanes.values()].map((lane) => lane.done));
+      await Promise.allSettled([...lanes.values()].map((lane) => lane.idle()));
       for (const timer of timers) clearInterval(timer);
       for (const off of unsubscribe) off();
       logSummary(true);

@@ -123,10 +123,15 @@ export class ReplicationHarness {
     this.editConfig(raw);
     fs.writeFileSync(this.configPath, JSON.stringify(raw));
     this.config = parseEngineConfig(raw, {});
-    const logger = pino({ level: process.env.CRR_TEST_LOG_LEVEL ?? 'silent' });
     await this.startWorker();
     this.connection = await Connection.connect({ address: this.config.temporal.address });
     this.temporal = new Client({ connection: this.connection, namespace: this.config.temporal.namespace });
+    await this.startPopulator();
+  }
+
+  /** Starts the populator (again, after stopPopulator): it goes on from its group's commit. */
+  async startPopulator(): Promise<void> {
+    const logger = pino({ level: process.env.CRR_TEST_LOG_LEVEL ?? 'silent' });
     const kafka = new Kafka({
       clientId: `harness-${this.name}`,
       brokers: this.config.kafka.brokers,

@@ -10,6 +10,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { answerGrpcError, forwardGrpcCall } from './grpc-forward';
 
 export interface TemporalTlsProxyOptions {
   /** The plaintext frontend, host:port. */
@@ -22,8 +23,6 @@ export interface TemporalTlsProxyOptions {
   /** The API keys a call may carry, read at each call (two during a rotation); undefined: none required. */
   acceptedApiKeys?: () => readonly string[] | undefined;
 }
-
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 export class TemporalTlsProxy {
   /** host:port of the TLS frontend. */
@@ -91,56 +90,13 @@ export class TemporalTlsProxy {
     const accepted = this.options.acceptedApiKeys?.();
     if (accepted !== undefined && !accepted.includes(presented)) {
       this.refused += 1;
-      stream.respond(
-        {
-          ':status': 200,
-          'content-type': 'application/grpc',
-          'grpc-status': '16',
-          'grpc-message': presented ? 'API key not accepted' : 'API key required',
-        },
-        { endStream: true },
-      );
+      answerGrpcError(stream, 16, presented ? 'API key not accepted' : 'API key required');
       return;
     }
     const callKey = `${String(headers['user-agent'] ?? '')}\0${presented}`;
     this.calls.set(callKey, (this.calls.get(callKey) ?? 0) + 1);
 
-    const outgoing: http2.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(headers)) {
-      if (value !== undefined && name !== 'connection') outgoing[name] = value;
-    }
-    let up: http2.ClientHttp2Stream;
-    try {
-      up = this.upstream().request(outgoing);
-    } catch {
-      stream.close(NGHTTP2_INTERNAL_ERROR);
-      return;
-    }
-    up.on('error', () => undefined);
-    let trailers: http2.IncomingHttpHeaders | undefined;
-    up.on('trailers', (t) => {
-      trailers = t;
-    });
-    up.on('response', (responseHeaders) => {
-      const clean = withoutPseudo(responseHeaders, [':status']);
-      if ('grpc-status' in responseHeaders) {
-        // Trailers-only answer (an error without messages).
-        stream.respond(clean, { endStream: true });
-        up.resume();
-        return;
-      }
-      stream.respond(clean, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers(withoutPseudo(trailers ?? {}, [])));
-      up.pipe(stream);
-    });
-    stream.pipe(up);
-    stream.on('close', () => {
-      if (!up.closed) up.close(NGHTTP2_CANCEL);
-    });
-    up.on('close', () => {
-      if (!stream.closed && up.rstCode !== undefined && up.rstCode !== NGHTTP2_NO_ERROR)
-        stream.close(up.rstCode);
-    });
+    forwardGrpcCall(() => this.upstream(), stream, headers);
   }
 
   async close(): Promise<void> {
@@ -151,14 +107,4 @@ export class TemporalTlsProxy {
       for (const socket of this.openSockets) socket.destroy();
     });
   }
-}
-
-function withoutPseudo(headers: http2.IncomingHttpHeaders, keep: string[]): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    if (name.startsWith(':') && !keep.includes(name)) continue;
-    out[name] = value;
-  }
-  return out;
 }

@@ -13,12 +13,15 @@ import { photosToWestConfig } from '../support/unit-config';
  */
 const TOPIC = 'crr-journal';
 
-const config = photosToWestConfig({
-  handoffMs: 50,
-  heartbeatIntervalMs: 100,
-  maxBackoffMs: 100,
-  chunkSize: 2,
-});
+const lanesConfig = (settings: Record<string, unknown> = {}) =>
+  photosToWestConfig({
+    handoffMs: 50,
+    heartbeatIntervalMs: 100,
+    maxBackoffMs: 100,
+    chunkSize: 2,
+    ...settings,
+  });
+const config = lanesConfig();
 
 class FakeConsumer {
   readonly events = {
@@ -29,6 +32,7 @@ class FakeConsumer {
   readonly paused = new Set<number>();
   readonly resolved = new Map<number, string>();
   readonly committed = new Map<number, string>();
+  readonly seeks: Array<{ partition: number; offset: string }> = [];
   heartbeats = 0;
   disconnected = false;
   private listeners = new Map<string, Array<() => void>>();
@@ -52,6 +56,9 @@ class FakeConsumer {
   }
   resume() {
     this.paused.clear();
+  }
+  seek({ partition, offset }: { topic: string; partition: number; offset: string }) {
+    this.seeks.push({ partition, offset });
   }
   async run({ eachBatch }: { eachBatch: (payload: EachBatchPayload) => Promise<void> }) {
     this.eachBatch = eachBatch;
@@ -114,6 +121,8 @@ class FakeConsumer {
 function fakeTemporal() {
   const gates = new Map<string, { promise: Promise<void>; open: () => void }>();
   const signals: ReplicationTask[][] = [];
+  /** Every signal-with-start attempt, accepted or not yet. */
+  const attempts: ReplicationTask[][] = [];
   let failure: Error | undefined;
   const gate = (key: string) => {
     let open!: () => void;
@@ -124,6 +133,7 @@ function fakeTemporal() {
     workflow: {
       signalWithStart: async (_type: string, options: { signalArgs: [ReplicationTask[]] }) => {
         const tasks = options.signalArgs[0];
+        attempts.push(tasks);
         if (failure) throw failure;
         await gates.get(tasks[0]!.entry.key)?.promise;
         signals.push(tasks);
@@ -133,25 +143,30 @@ function fakeTemporal() {
   return {
     client,
     signals,
+    attempts,
     gate,
     open: (key: string) => gates.get(key)?.open(),
     fail: (err: Error | undefined) => (failure = err),
   };
 }
 
-function populatorWith(consumer: FakeConsumer, temporal: ReturnType<typeof fakeTemporal>) {
+function populatorWith(
+  consumer: FakeConsumer,
+  temporal: ReturnType<typeof fakeTemporal>,
+  options: { config?: typeof config; publish?: () => Promise<void> } = {},
+) {
   const producer = {
     connect: async () => undefined,
     disconnect: async () => undefined,
     send: async () => undefined,
   } as unknown as Producer;
   return createPopulator({
-    config,
+    config: options.config ?? config,
     consumer: consumer as unknown as Consumer,
     producer,
     temporal: temporal.client,
     source: { send: async () => ({ Status: 'Enabled', TagSet: [] }) } as unknown as S3Client,
-    status: { publish: async () => undefined },
+    status: { publish: options.publish ?? (async () => undefined) },
     logger: pino({ level: 'silent' }),
   });
 }
@@ -239,5 +254,72 @@ describe('partition lanes', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(consumer.resolved.has(3)).toBe(false);
     expect(consumer.disconnected).toBe(true);
+  });
+
+  test('a key Temporal keeps refusing is handed off: later keys go on, its own later task waits behind it, the commit stays before it', async () => {
+    const consumer = new FakeConsumer();
+    const temporal = fakeTemporal();
+    const populator = populatorWith(consumer, temporal, { config: lanesConfig({ parkAfterMs: 100 }) });
+    await populator.start();
+    temporal.gate('slow');
+    // Chunks of 2: [slow, a], [b, slow], [c, d].
+    await consumer.deliver(0, ['slow', 'a', 'b', 'slow', 'c', 'd']);
+    await settle(400);
+    expect(temporal.signals.map((s) => s[0]!.entry.key)).toEqual(['a', 'b', 'c', 'd']);
+    // The fetch moved on and the partition was resumed, but nothing past the slow key is committed.
+    expect(consumer.resolved.get(0)).toBe('6');
+    expect(consumer.paused.has(0)).toBe(false);
+    expect(consumer.committed.has(0)).toBe(false);
+    // The key's second task was not even sent while its first waits.
+    expect(temporal.attempts.filter((s) => s[0]!.entry.key === 'slow')).toHaveLength(1);
+
+    temporal.open('slow');
+    await settle(100);
+    const slow = temporal.signals.filter((s) => s[0]!.entry.key === 'slow');
+    expect(slow.map((s) => s[0]!.entry.versionId)).toEqual(['v0', 'v3']); // journal order kept
+    expect(consumer.committed.get(0)).toBe('6');
+    await populator.stop();
+  });
+
+  test('chunks left in the background are bounded: the lane waits when parkedChunksMax are', async () => {
+    const consumer = new FakeConsumer();
+    const temporal = fakeTemporal();
+    const populator = populatorWith(consumer, temporal, {
+      config: lanesConfig({ parkAfterMs: 100, parkedChunksMax: 1 }),
+    });
+    await populator.start();
+    temporal.gate('slow');
+    await consumer.deliver(0, ['slow', 'a', 'x', 'y']);
+    await settle(400);
+    expect(temporal.signals.map((s) => s[0]!.entry.key)).toEqual(['a']);
+    expect(consumer.resolved.get(0)).toBe('2');
+    temporal.open('slow');
+    await settle(100);
+    expect(temporal.signals.map((s) => s[0]!.entry.key)).toEqual(['a', 'slow', 'x', 'y']);
+    expect(consumer.committed.get(0)).toBe('4');
+    await populator.stop();
+  });
+
+  test('a chunk that fails is fetched again: the lane seeks back to it and commits nothing past it', async () => {
+    const consumer = new FakeConsumer();
+    const temporal = fakeTemporal();
+    let publishes = 0;
+    const populator = populatorWith(consumer, temporal, {
+      publish: () => {
+        if (++publishes === 1) throw new Error('a bug in the status publisher');
+        return Promise.resolve();
+      },
+    });
+    await populator.start();
+    await consumer.deliver(0, ['a', 'b', 'c', 'd']);
+    await settle(100);
+    expect(consumer.seeks).toEqual([{ partition: 0, offset: '0' }]);
+    expect(consumer.committed.has(0)).toBe(false);
+    expect(consumer.resolved.has(0)).toBe(false);
+    // Redelivered from the seek, it goes through on a new lane.
+    await consumer.deliver(0, ['a', 'b', 'c', 'd']);
+    await settle(100);
+    expect(consumer.committed.get(0)).toBe('4');
+    await populator.stop();
   });
 });
