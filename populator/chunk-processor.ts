@@ -44,6 +44,17 @@ export interface ChunkDeps {
   signal?: (tasks: ReplicationTask[]) => Promise<unknown>;
   /** Prometheus counts (metrics/populator-metrics.ts); none when absent. */
   metrics?: PopulatorMetrics;
+  /** Shared by the populator's chunks: since when Temporal as a whole has been unreachable. */
+  reachability?: TemporalReachability;
+}
+
+/**
+ * Whether Temporal answers at all. While it does not, no key is handed off: every key waits
+ * for the same outage, and chunks piling up in the background would only multiply the
+ * signals that hit Temporal when it comes back.
+ */
+export interface TemporalReachability {
+  unreachableSince: number | undefined;
 }
 
 /** How a chunk learns that its partition was revoked or the populator is stopping. */
@@ -75,6 +86,8 @@ export interface KeyJob {
 export interface KeyLanes {
   tails: Map<string, KeyJob>;
   parkAfterMs: number;
+  /** While true, a slow key is not handed off (Temporal unreachable as a whole). */
+  holdHandOff?: () => boolean;
 }
 
 export interface ChunkOptions {
@@ -377,6 +390,7 @@ function keyJob(keys: KeyLanes, workflowId: string, signal: () => Promise<void>)
       if (!previous.finished) return;
     }
     await waitAtMost(job.done, keys.parkAfterMs);
+    while (!job.finished && keys.holdHandOff?.()) await waitAtMost(job.done, 250);
   })();
   keys.tails.set(workflowId, job);
   return job;
@@ -415,6 +429,7 @@ async function signalWithRetries(
       const started = Date.now();
       await signal(tasks);
       deps.metrics?.signal('accepted');
+      if (deps.reachability) deps.reachability.unreachableSince = undefined;
       const tookMs = Date.now() - started;
       if (tookMs >= SLOW_SIGNAL_MS) {
         const { entry, target } = tasks[0]!;
@@ -426,6 +441,7 @@ async function signalWithRetries(
       return { ok: true };
     } catch (err) {
       const kind = classifyTemporalError(err);
+      if (kind === 'unavailable' && deps.reachability) deps.reachability.unreachableSince ??= Date.now();
       deps.metrics?.signal(SIGNAL_METRIC[kind]);
       const text = describeTemporalError(err);
       if (kind === 'permanent') {

@@ -35,6 +35,8 @@ export class PartitionLane {
   private readonly background = new Set<Promise<void>>();
   private queue: Promise<void>;
   private batches = 0;
+  /** Commits go out one after the other, so a lower offset never lands after a higher one. */
+  private committing: Promise<void> = Promise.resolve();
   private recovery: Promise<void> | undefined;
 
   constructor(
@@ -42,6 +44,8 @@ export class PartitionLane {
     private readonly options: {
       parkAfterMs: number;
       parkedChunksMax: number;
+      /** While true, slow keys are not handed off (see KeyLanes). */
+      holdHandOff?: () => boolean;
       kafka: LaneKafka;
       logger: Logger;
       /** Whether this lane's generation is still the consumer's (commits and seeks stop when not). */
@@ -49,7 +53,11 @@ export class PartitionLane {
     },
     previous?: PartitionLane,
   ) {
-    this.keys = { tails: new Map<string, KeyJob>(), parkAfterMs: options.parkAfterMs };
+    this.keys = {
+      tails: new Map<string, KeyJob>(),
+      parkAfterMs: options.parkAfterMs,
+      holdHandOff: options.holdHandOff,
+    };
     // A previous lane of the partition (older generation, or one that failed) winds down first.
     this.queue = previous ? previous.idle() : Promise.resolve();
   }
@@ -119,12 +127,16 @@ export class PartitionLane {
     let next: string | undefined;
     while (this.chunks[0]?.state === 'done') next = this.chunks.shift()!.next;
     if (next === undefined || !this.options.current()) return;
-    try {
-      await this.options.kafka.commit(next);
-    } catch (err) {
-      // A later commit covers it, or the chunk is redelivered (harmless: duplicates are dropped).
-      this.options.logger.warn({ err: (err as Error).message }, 'could not commit offsets yet');
-    }
+    const offset = next;
+    this.committing = this.committing.then(async () => {
+      try {
+        await this.options.kafka.commit(offset);
+      } catch (err) {
+        // A later commit covers it, or the chunk is redelivered (harmless: duplicates are dropped).
+        this.options.logger.warn({ err: (err as Error).message }, 'could not commit offsets yet');
+      }
+    });
+    await this.committing;
   }
 
   /** After a failed chunk: once the others have ended, fetch again from the oldest not done. */

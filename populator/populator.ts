@@ -6,7 +6,12 @@ import type { StatusPublisher } from '../clients/status-publisher';
 import { journalTopicsOf, type EngineConfig } from '../config/engine-config';
 import type { JournalMessage } from '../shared/journal-entry';
 import { offsetAfter, populatorMetrics, type PopulatorMetrics } from '../metrics/populator-metrics';
-import { processChunk, type ChunkControl, type ChunkDeps } from './chunk-processor';
+import {
+  processChunk,
+  type ChunkControl,
+  type ChunkDeps,
+  type TemporalReachability,
+} from './chunk-processor';
 import { PartitionLane } from './partition-lane';
 import { PopulatorStats } from './populator-stats';
 import type { TagsLookup } from './replication-planner';
@@ -95,6 +100,7 @@ export function createPopulator(deps: PopulatorDeps) {
   /** The lag series of a partition: its number on the default journal topic, `<topic>/<n>` on others. */
   const lagLabel = (topic: string, partition: number) =>
     topic === config.kafka.journalTopic ? partition : `${topic}/${partition}`;
+  const reachability: TemporalReachability = { unreachableSince: undefined };
   const chunkDeps: ChunkDeps = {
     config,
     temporal: deps.temporal,
@@ -105,6 +111,7 @@ export function createPopulator(deps: PopulatorDeps) {
     lookupTags: (entry) => lookupsOf(entry.sourceSite).tags(entry),
     versioning: (bucket, maxAgeMs, site) => lookupsOf(site).versioning(bucket, maxAgeMs),
     metrics,
+    reachability,
   };
   /** Partitions of the journal topic assigned to this populator at the last join. */
   let assigned: number[] = [];
@@ -141,13 +148,19 @@ export function createPopulator(deps: PopulatorDeps) {
       {
         parkAfterMs: settings.parkAfterMs,
         parkedChunksMax: settings.parkedChunksMax,
+        holdHandOff: () => reachability.unreachableSince !== undefined,
         logger: logger.child({ topic, partition }),
-        current: () => !stopping && laneGeneration === generation,
+        // Still true while stopping: chunks Temporal accepts before the consumer leaves are committed.
+        current: () => laneGeneration === generation,
         kafka: {
           commit: async (next) => {
-            await payloads
-              .get(laneKey)
-              ?.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+            const payload = payloads.get(laneKey);
+            if (!payload) return;
+            // The lag counts from the commit: a key left in the background still shows.
+            metrics.lag(lagLabel(topic, partition), payload.batch.highWatermark, next);
+            await payload.commitOffsetsIfNecessary({
+              topics: [{ topic, partitions: [{ partition, offset: next }] }],
+            });
           },
           seek: (offset) => consumer.seek({ topic, partition, offset }),
         },
@@ -159,7 +172,7 @@ export function createPopulator(deps: PopulatorDeps) {
   };
 
   const runBatch = async (payload: EachBatchPayload, lane: PartitionLane) => {
-    const { topic, partition, messages, highWatermark } = payload.batch;
+    const { topic, partition, messages } = payload.batch;
     const signal = wake.signal;
     const control: ChunkControl = {
       interrupted: () => stopping || lane.generation !== generation,
@@ -188,7 +201,6 @@ export function createPopulator(deps: PopulatorDeps) {
       // redelivered. Resolving moves the fetch on; the lane commits once the chunk is done.
       if (control.interrupted() || lane.failed) return;
       payload.resolveOffset(last);
-      metrics.lag(lagLabel(topic, partition), highWatermark, offsetAfter(last));
     }
   };
 

@@ -91,6 +91,11 @@ export function entryFromObjectMetadata(args: {
       .filter(([name, value]) => name.toLowerCase().startsWith('x-amz-meta-') && typeof value === 'string')
       .map(([name, value]) => [name.slice('x-amz-meta-'.length).toLowerCase(), value as string]),
   );
+  // A tag or metadata change leaves the version's last-modified time as it was: the change's
+  // own time is the journal entry's. Sequenced by the version's time, every change of its
+  // tags would look like a redelivery of the first; timed by it, a two-way tag conflict
+  // would be settled on the versions' ages instead of the changes'.
+  const changedAt = operation === 'metadata' && isTime(args.fallbackTime) ? args.fallbackTime : eventTime;
   const sites = info
     ? info.backends.length > 0
       ? info.backends.map((b) => b.site)
@@ -104,12 +109,8 @@ export function entryFromObjectMetadata(args: {
       operation,
       size: operation === 'put' ? metadata['content-length'] : 0,
       etag: bareEtag(metadata['content-md5']),
-      eventTime: new Date(eventTime).toISOString(),
-      // A tag change leaves the version's last-modified time as it was: sequenced by that
-      // time, every change of the version's tags would look like a redelivery of the first.
-      sequence:
-        args.sequence ??
-        eventTimeNs(operation === 'metadata' && isTime(args.fallbackTime) ? args.fallbackTime : eventTime),
+      eventTime: new Date(changedAt).toISOString(),
+      sequence: args.sequence ?? eventTimeNs(changedAt),
       contentType: metadata['content-type'],
       userMetadata: Object.keys(userMetadata).length > 0 ? userMetadata : undefined,
       tags: metadata.tags,

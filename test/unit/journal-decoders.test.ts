@@ -248,7 +248,7 @@ describe('Backbeat metadata-log entries', () => {
     ).toBe('delete-version');
   });
 
-  test("each metadata-only change of a version is sequenced by its entry's time, not the version's", () => {
+  test("each metadata-only change of a version is sequenced and timed by its entry's time, not the version's", () => {
     const metaOnly = { ...metadata, replicationInfo: { ...metadata.replicationInfo, content: ['METADATA'] } };
     const at = (timestamp: string) =>
       decodeOk({
@@ -263,7 +263,10 @@ describe('Backbeat metadata-log entries', () => {
     expect(first.operation).toBe('metadata');
     expect(first.sequence).toBe((BigInt(Date.parse('2026-11-24T11:00:00.000Z')) * 1_000_000n).toString());
     expect(second.sequence).not.toBe(first.sequence);
-    // A put is still sequenced by the version's last-modified time.
+    // Two-way tag conflicts compare these times: the change's, not the version's.
+    expect(first.eventTime).toBe('2026-11-24T11:00:00.000Z');
+    expect(second.eventTime).toBe('2026-11-24T11:00:05.000Z');
+    // A put is still sequenced and timed by the version's last-modified time.
     const put = decodeOk({
       type: 'put',
       bucket: 'p',
@@ -272,6 +275,7 @@ describe('Backbeat metadata-log entries', () => {
       timestamp: '2026-11-24T11:00:00.000Z',
     })[0]!;
     expect(put.sequence).toBe((BigInt(Date.parse(metadata['last-modified'])) * 1_000_000n).toString());
+    expect(put.eventTime).toBe(new Date(metadata['last-modified']).toISOString());
   });
 
   test('replicas are flagged and a value that is not JSON is refused', () => {

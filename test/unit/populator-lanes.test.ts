@@ -281,6 +281,24 @@ describe('partition lanes', () => {
     await populator.stop();
   });
 
+  test('while Temporal is unreachable as a whole, no key is handed off: the lane waits instead of piling up chunks', async () => {
+    const consumer = new FakeConsumer();
+    const temporal = fakeTemporal();
+    const populator = populatorWith(consumer, temporal, { config: lanesConfig({ parkAfterMs: 100 }) });
+    await populator.start();
+    temporal.fail(Object.assign(new Error('connect ECONNREFUSED'), { code: 14 }));
+    await consumer.deliver(0, ['k1', 'k2', 'k3', 'k4']);
+    await settle(500);
+    const attempted = new Set(temporal.attempts.map((s) => s[0]!.entry.key));
+    expect([...attempted].sort()).toEqual(['k1', 'k2']);
+    expect(consumer.resolved.has(0)).toBe(false);
+    temporal.fail(undefined);
+    await settle(500);
+    expect(temporal.signals.map((s) => s[0]!.entry.key).sort()).toEqual(['k1', 'k2', 'k3', 'k4']);
+    expect(consumer.committed.get(0)).toBe('4');
+    await populator.stop();
+  });
+
   test('chunks left in the background are bounded: the lane waits when parkedChunksMax are', async () => {
     const consumer = new FakeConsumer();
     const temporal = fakeTemporal();
