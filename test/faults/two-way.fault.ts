@@ -59,6 +59,7 @@ async function until(probe: () => Promise<boolean>, timeoutMs: number): Promise<
 scenario(
   {
     id: 'kill-worker-two-way-tags',
+    ci: true,
     title: 'kill -9 of the worker twice during tag changes on both sides of a two-way pair',
     timeoutMs: 600_000,
   },
