@@ -40,9 +40,15 @@ beforeAll(async () => {
   await journalTap.subscribe({ topic: stack.topics.journal, fromBeginning: true });
   await journalTap.run({
     eachMessage: async ({ partition, message }) => {
-      const event = JSON.parse(message.value?.toString() ?? '{}') as {
-        Records?: Array<{ s3?: { bucket?: { name?: string }; object?: { key?: string } } }>;
-      };
+      // The shared journal also holds other suites' messages, malformed ones among them.
+      const text = message.value?.toString() ?? '';
+      if (!text.includes(harness.sourceBucket)) return;
+      let event: { Records?: Array<{ s3?: { bucket?: { name?: string }; object?: { key?: string } } }> };
+      try {
+        event = JSON.parse(text) as typeof event;
+      } catch {
+        return;
+      }
       const record = event.Records?.[0]?.s3;
       if (record?.bucket?.name !== harness.sourceBucket || !record.object?.key) return;
       const key = decodeURIComponent(record.object.key.replace(/\+/g, ' '));
