@@ -5,10 +5,11 @@
  * extra version, no echo and no key workflow left running.
  *
  * It failed in every run on 2026-11-26 (keys converging on both sites to a change older than
- * their last one) until four causes were found and fixed; it still fails in some runs from a
- * fifth, open (docs/RELIABILITY.md, "Two-way tag sync under kill -9" and "Open problems"), so it
- * is not in CI's set. On a failure it saves the failing keys' workflow histories and journal
- * records (with their Kafka append times) next to the engine's logs.
+ * their last one) until five causes were found and fixed, and the populator stopped letting
+ * one refused key hold its partition (docs/RELIABILITY.md, "Two-way tag sync under kill -9"
+ * and "One refused key no longer holds its partition"); it is in CI's set since. On a failure
+ * it saves the failing keys' workflow histories and journal records (with their Kafka append
+ * times) next to the engine's logs.
  */
 import {
   GetObjectTaggingCommand,
