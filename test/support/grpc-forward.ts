@@ -55,6 +55,31 @@ export function forwardGrpcCall(
   });
 }
 
+/**
+ * One HTTP/2 session to `address`, opened on first use and again after it closed: the
+ * `upstream` argument of forwardGrpcCall, and `destroy` for the proxy's close.
+ */
+export function upstreamSession(address: string): {
+  get: () => http2.ClientHttp2Session;
+  destroy: () => void;
+} {
+  let current: http2.ClientHttp2Session | undefined;
+  return {
+    get: () => {
+      if (!current || current.closed || current.destroyed) {
+        const session = http2.connect(`http://${address}`);
+        session.on('error', () => undefined);
+        session.on('close', () => {
+          if (current === session) current = undefined;
+        });
+        current = session;
+      }
+      return current;
+    },
+    destroy: () => current?.destroy(),
+  };
+}
+
 /** Answers the call at once with a gRPC error (a trailers-only response). */
 export function answerGrpcError(stream: http2.ServerHttp2Stream, code: number, message: string): void {
   stream.respond(

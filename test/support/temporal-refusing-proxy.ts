@@ -7,7 +7,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
-import { answerGrpcError, forwardGrpcCall } from './grpc-forward';
+import { answerGrpcError, forwardGrpcCall, upstreamSession } from './grpc-forward';
 
 const SIGNAL_WITH_START = '/temporal.api.workflowservice.v1.WorkflowService/SignalWithStartWorkflowExecution';
 const RESOURCE_EXHAUSTED = 8;
@@ -18,11 +18,12 @@ export class TemporalRefusingProxy {
   /** Calls refused so far. */
   refusedCalls = 0;
   private readonly refusals = new Set<string>();
-  private upstreamSession?: http2.ClientHttp2Session;
+  private readonly upstream: ReturnType<typeof upstreamSession>;
   private readonly server: http2.Http2Server;
   private readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly upstreamAddress: string) {
+  private constructor(upstreamAddress: string) {
+    this.upstream = upstreamSession(upstreamAddress);
     this.server = http2.createServer();
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -45,19 +46,10 @@ export class TemporalRefusingProxy {
     return () => this.refusals.delete(workflowId);
   }
 
-  private upstream(): http2.ClientHttp2Session {
-    if (!this.upstreamSession || this.upstreamSession.closed || this.upstreamSession.destroyed) {
-      const session = http2.connect(`http://${this.upstreamAddress}`);
-      session.on('error', () => undefined);
-      this.upstreamSession = session;
-    }
-    return this.upstreamSession;
-  }
-
   private forward(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
     if (headers[':path'] !== SIGNAL_WITH_START || this.refusals.size === 0) {
-      forwardGrpcCall(() => this.upstream(), stream, headers);
+      forwardGrpcCall(this.upstream.get, stream, headers);
       return;
     }
     // The request is one small message: read it whole to see which workflow it is for.
@@ -76,12 +68,12 @@ export class TemporalRefusingProxy {
           return;
         }
       }
-      forwardGrpcCall(() => this.upstream(), stream, headers, body);
+      forwardGrpcCall(this.upstream.get, stream, headers, body);
     });
   }
 
   async close(): Promise<void> {
-    this.upstreamSession?.destroy();
+    this.upstream.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const socket of this.sockets) socket.destroy();

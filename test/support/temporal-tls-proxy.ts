@@ -10,7 +10,7 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { answerGrpcError, forwardGrpcCall } from './grpc-forward';
+import { answerGrpcError, forwardGrpcCall, upstreamSession } from './grpc-forward';
 
 export interface TemporalTlsProxyOptions {
   /** The plaintext frontend, host:port. */
@@ -33,11 +33,12 @@ export class TemporalTlsProxy {
   refused = 0;
   /** Client certificates' subjects seen on accepted connections. */
   readonly clientSubjects = new Set<string>();
-  private upstreamSession?: http2.ClientHttp2Session;
+  private readonly upstream: ReturnType<typeof upstreamSession>;
   private readonly server: http2.Http2SecureServer;
   private readonly openSockets = new Set<TLSSocket>();
 
   private constructor(private readonly options: TemporalTlsProxyOptions) {
+    this.upstream = upstreamSession(options.upstream);
     this.server = http2.createSecureServer({
       cert: options.cert,
       key: options.key,
@@ -71,18 +72,6 @@ export class TemporalTlsProxy {
     return n;
   }
 
-  private upstream(): http2.ClientHttp2Session {
-    if (!this.upstreamSession || this.upstreamSession.closed || this.upstreamSession.destroyed) {
-      const session = http2.connect(`http://${this.options.upstream}`);
-      session.on('error', () => undefined);
-      session.on('close', () => {
-        if (this.upstreamSession === session) this.upstreamSession = undefined;
-      });
-      this.upstreamSession = session;
-    }
-    return this.upstreamSession;
-  }
-
   private forward(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
     const authorization = headers.authorization;
@@ -96,11 +85,11 @@ export class TemporalTlsProxy {
     const callKey = `${String(headers['user-agent'] ?? '')}\0${presented}`;
     this.calls.set(callKey, (this.calls.get(callKey) ?? 0) + 1);
 
-    forwardGrpcCall(() => this.upstream(), stream, headers);
+    forwardGrpcCall(this.upstream.get, stream, headers);
   }
 
   async close(): Promise<void> {
-    this.upstreamSession?.destroy();
+    this.upstream.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       // Open sessions (workers' long polls) would keep the server open.
