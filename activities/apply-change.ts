@@ -1,5 +1,5 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type {
   AppliedAhead,
   ReplicationOutcome,
@@ -13,6 +13,7 @@ import { replicationFailure, subjectOf } from './errors';
 import { runSegment, type PendingChange, type SegmentEntry } from './placement';
 import type { ReplicationContext } from './replication-context';
 import { placeChange, type ChangePlacement } from './target-state';
+import { fenceAfterPut, fenceOn, TargetChanged } from './write-fence';
 
 /**
  * Applies one put or delete marker to the target, idempotently and in the source's order
@@ -26,6 +27,40 @@ export async function applyChange(
   task: ReplicationTask,
   pending: PendingChange[] = [],
   transfer?: Transfer,
+): Promise<ReplicationOutcome> {
+  for (let replans = 0; ; replans++) {
+    try {
+      return await applyChangeOnce(ctx, task, pending, transfer);
+    } catch (err) {
+      if (!(err instanceof TargetChanged)) throw err;
+      if (replans >= MAX_REPLANS) {
+        throw ApplicationFailure.create({
+          message: `[TARGET_CHANGED] ${err.message}; planned ${replans + 1} times in this attempt, retried`,
+          type: 'TransientTargetChanged',
+          cause: err,
+        });
+      }
+      ctx.logger.info(
+        {
+          bucket: task.entry.bucket,
+          key: task.entry.key,
+          versionId: task.entry.versionId,
+          site: task.target.site,
+        },
+        `${err.message}: planned again from the target's history`,
+      );
+    }
+  }
+}
+
+/** Fenced writes refused in one attempt before it fails (and Temporal retries it with backoff). */
+const MAX_REPLANS = 3;
+
+async function applyChangeOnce(
+  ctx: ReplicationContext,
+  task: ReplicationTask,
+  pending: PendingChange[],
+  transfer: Transfer | undefined,
 ): Promise<ReplicationOutcome> {
   const subject = subjectOf(task);
   const target = ctx.targetClient(task.target.site);
@@ -49,6 +84,14 @@ export async function applyChange(
     throw replicationFailure('reading the source and target versions', subject, err);
   }
   const { plan } = placed;
+  // Each write is fenced on the latest the previous one left (write-fence.ts).
+  const fencing = ctx.conditionalWrites?.(task.target.site) ?? true;
+  let fence = fencing ? fenceOn(placed.latest) : undefined;
+  const copyFenced = async (entry: TaskEntry, options: { late?: boolean; transfer?: Transfer }) => {
+    const copied = await copyVersion(ctx, task, entry, { ...options, ...(fence ? { fence } : {}) });
+    if (copied.copied && fencing) fence = fenceAfterPut(copied.etag);
+    return copied;
+  };
   switch (plan.kind) {
     case 'found':
       return outcome('already replicated', { targetVersionId: plan.entry.versionId });
@@ -91,7 +134,7 @@ export async function applyChange(
 
   /** An operator's retry of a version older than the target's latest: insert it, then restore the latest on top. */
   async function insertLate(why: string): Promise<ReplicationOutcome> {
-    const copied = await copyVersion(ctx, task, task.entry, { late: true, transfer });
+    const copied = await copyFenced(task.entry, { late: true, transfer });
     if (!copied.copied) return outcome(copied.detail);
     if (placed.latest) await restoreLatest(ctx, task, target, placed.latest);
     return outcome(
@@ -108,6 +151,8 @@ export async function applyChange(
       const deleted = await target.send(
         new DeleteObjectCommand({ Bucket: task.target.bucket, Key: task.entry.key }),
       );
+      // S3 has no conditional delete marker (MinIO ignores If-Match on DeleteObject).
+      if (fencing) fence = { ifNoneMatch: '*' };
       return deleted.VersionId;
     } catch (err) {
       throw replicationFailure('replicating the delete marker', subject, err);
@@ -119,7 +164,7 @@ export async function applyChange(
       deleteMarker: deleteOnTarget,
       copy: async (entry) => {
         if (entry.isChange) {
-          const copied = await copyVersion(ctx, task, task.entry, { transfer });
+          const copied = await copyFenced(task.entry, { transfer });
           return copied.copied ? { applied: true, ...copied } : { applied: false, detail: copied.detail };
         }
         // A version found on the source ahead of its journal entry: planned from its real size.
@@ -131,7 +176,7 @@ export async function applyChange(
           eventTime: task.entry.eventTime,
           sequence: entry.pending?.sequence ?? '0',
         };
-        const copied = await copyVersion(ctx, task, version);
+        const copied = await copyFenced(version, {});
         return copied.copied ? { applied: true, ...copied } : { applied: false, detail: copied.detail };
       },
     });

@@ -16,6 +16,7 @@ import type { ReplicationContext } from './replication-context';
 import { s3VersionId, type SourceVersion } from './source-version';
 import { reportProgress } from './heartbeats';
 import type { CopiedData, ReplicaWrite } from './replica-write';
+import { isFenceRejection } from './write-fence';
 import {
   abortUpload,
   completeUpload,
@@ -197,7 +198,7 @@ async function copyInRanges(
   const parts = [...progress.parts].sort((a, b) => a.PartNumber - b.PartNumber);
   const expected = multipartEtag(parts.map((p) => Buffer.from(p.md5, 'hex')));
   const upload = { uploadId: progress.uploadId, parts, bytes: source.size };
-  return completeUpload(task, target, upload, expected, resumed ? reused : undefined);
+  return completeUpload(task, target, upload, expected, resumed ? reused : undefined, write.fence);
 }
 
 /**
@@ -277,6 +278,11 @@ export async function copyMultipart(
       return { ...copied, detail: copied.detail ?? `copied in ranges: ${why}` };
     }
   } catch (err) {
+    if (isFenceRejection(err, write.fence)) {
+      // The key changed under the upload: its parts belong to no plan any more.
+      await abandon();
+      throw err;
+    }
     // Before there is an upload, the caller names the failure (a missing bucket, say).
     if (!uploadId) throw err;
     const failure = replicationFailure('multipart copy', subjectOf(task), err);

@@ -22,6 +22,7 @@ import { COPY_STAMP_FIELD, tagsDigest } from './tags-sync';
 import type { ReplicationContext } from './replication-context';
 import { isGone } from '../clients/s3-errors';
 import { openSourceVersion, tagsMatch, type SourceVersion } from './source-version';
+import { isFenceRejection, TargetChanged, type WriteFence } from './write-fence';
 
 export type VersionCopy =
   | ({ copied: true } & CopiedData)
@@ -38,8 +39,11 @@ export async function copyVersion(
   ctx: ReplicationContext,
   task: ReplicationTask,
   entry: TaskEntry,
-  /** `transfer`: the workflow's plan for its own change; absent, the source's size decides. */
-  options: { late?: boolean; transfer?: Transfer } = {},
+  /**
+   * `transfer`: the workflow's plan for its own change; absent, the source's size decides.
+   * `fence`: what the target's latest must still be for the write to land (write-fence.ts).
+   */
+  options: { late?: boolean; transfer?: Transfer; fence?: WriteFence } = {},
 ): Promise<VersionCopy> {
   const subject = { ...subjectOf(task), versionId: entry.versionId };
   const target = ctx.targetClient(task.target.site);
@@ -106,7 +110,12 @@ export async function copyVersion(
       ? { ...marked.metadata, [COPY_STAMP_FIELD]: tagsDigest(source.tags) }
       : undefined;
     const stamp = withStamp !== undefined && userMetadataSize(withStamp) <= USER_METADATA_LIMIT;
-    const write = { source, metadata: stamp ? withStamp : marked.metadata, tags: marked.tags };
+    const write = {
+      source,
+      metadata: stamp ? withStamp : marked.metadata,
+      tags: marked.tags,
+      ...(options.fence ? { fence: options.fence } : {}),
+    };
     // An empty version has no part to upload (nor anything to resume).
     if (transfer === 'multipart' && source.size > 0) {
       // Parts are read with ranged GETs, so the whole-object stream is not needed.
@@ -117,6 +126,12 @@ export async function copyVersion(
     }
   } catch (err) {
     body.destroy();
+    if (isFenceRejection(err, options.fence)) {
+      throw new TargetChanged(
+        `${describeSubject(subject)}: the target's latest version changed while the replica was written (an earlier attempt's write arrived, or another writer)`,
+        { cause: err },
+      );
+    }
     throw replicationFailure(
       'copying data',
       subject,

@@ -7,6 +7,7 @@ import { plainMd5Etag } from '../shared/s3-names';
 import { describeSubject, subjectOf } from './errors';
 import { countingStream, hashingStream } from './hashing-stream';
 import { putHeaders, type CopiedData, type ReplicaWrite } from './replica-write';
+import { fenceFields } from './write-fence';
 
 /** One streaming PUT, verified by the target through Content-MD5 or by hashing the bytes. */
 export async function copySinglePut(
@@ -26,6 +27,7 @@ export async function copySinglePut(
   const put = await target.send(
     new PutObjectCommand({
       ...putHeaders(task, write),
+      ...fenceFields(write.fence),
       Body: streamed.stream,
       ContentLength: source.size,
       ContentMD5: sourceMd5 ? Buffer.from(sourceMd5, 'hex').toString('base64') : undefined,
@@ -44,5 +46,5 @@ export async function copySinglePut(
       'TransientChecksumMismatch',
     );
   }
-  return { targetVersionId: put.VersionId, bytes: source.size };
+  return { targetVersionId: put.VersionId, etag: put.ETag, bytes: source.size };
 }

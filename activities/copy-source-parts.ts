@@ -266,5 +266,5 @@ export async function copySourceParts(
     throw new SourcePartsUnverifiable(`the target's parts give ETag ${stored}, the source's is ${expected}`);
   }
   const upload = { uploadId: progress.uploadId, parts, bytes: source.size };
-  return completeUpload(task, target, upload, expected, resumed ? reused : undefined);
+  return completeUpload(task, target, upload, expected, resumed ? reused : undefined, write.fence);
 }

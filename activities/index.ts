@@ -2,6 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { Transfer } from '../shared/copy-plan';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { applyChange } from './apply-change';
+import { cancellableClient } from './cancellation';
+import { KeyGate } from './key-gate';
 import { keepHeartbeating } from './heartbeats';
 import type { PendingChange } from './placement';
 import { replicateDeleteMarker } from './replicate-delete-marker';
@@ -43,8 +45,25 @@ export function createReplicationActivities(
     return { ...ctx, sourceSite: site, source: ctx.sourceClient(site) };
   };
 
+  // An attempt's requests end with it (cancellation.ts): a timed-out attempt stops writing.
+  const attemptContext = (task: ReplicationTask): ReplicationContext => {
+    const base = contextFor(task);
+    const signal = Context.current().cancellationSignal;
+    const sourceClient = base.sourceClient;
+    return {
+      ...base,
+      source: cancellableClient(base.source, signal),
+      targetClient: (site) => cancellableClient(base.targetClient(site), signal),
+      ...(sourceClient
+        ? { sourceClient: (site: string) => cancellableClient(sourceClient(site), signal) }
+        : {}),
+    };
+  };
+
+  const gate = new KeyGate();
   const tracked = async (task: ReplicationTask, work: () => Promise<ReplicationOutcome>) => {
-    const attempt = Context.current().info.attempt;
+    const activity = Context.current();
+    const attempt = activity.info.attempt;
     const log = ctx.logger.child({
       bucket: task.entry.bucket,
       key: task.entry.key,
@@ -58,7 +77,13 @@ export function createReplicationActivities(
     const measured = metrics.attemptStarted(task);
     const stopHeartbeats = keepHeartbeating();
     try {
-      const outcome = await work();
+      // One attempt at a time per target key in this worker (key-gate.ts).
+      const outcome = await gate.run(
+        `${task.target.site}\u0000${task.target.bucket}\u0000${task.entry.key}`,
+        activity.cancellationSignal,
+        work,
+        () => log.info('waiting for an earlier attempt on this key in this worker to end'),
+      );
       measured.succeeded(outcome);
       await announced.completed(outcome);
       log.info({ ms: Date.now() - started, bytes: outcome.bytes, detail: outcome.detail }, 'replicated');
@@ -81,20 +106,22 @@ export function createReplicationActivities(
       pending: PendingChange[] = [],
       transfer?: Transfer,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => applyChange(contextFor(task), task, pending, transfer));
+      return tracked(task, () => applyChange(attemptContext(task), task, pending, transfer));
     },
     async replicateObjectTags(
       task: ReplicationTask,
       knownTargetVersionId?: string,
       options?: TagsOptions,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateObjectTags(contextFor(task), task, knownTargetVersionId, options));
+      return tracked(task, () =>
+        replicateObjectTags(attemptContext(task), task, knownTargetVersionId, options),
+      );
     },
     async replicateDeleteMarker(
       task: ReplicationTask,
       pending: PendingChange[] = [],
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateDeleteMarker(contextFor(task), task, pending));
+      return tracked(task, () => replicateDeleteMarker(attemptContext(task), task, pending));
     },
     /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
     async publishReplicationStatus(events: StatusEvent[]): Promise<void> {

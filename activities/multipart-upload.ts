@@ -17,6 +17,7 @@ import type { ReplicationTask } from '../shared/replication-task';
 import { bareEtag } from '../shared/s3-names';
 import { describeSubject, subjectOf } from './errors';
 import { putHeaders, type CopiedData, type ReplicaWrite } from './replica-write';
+import { fenceFields, type WriteFence } from './write-fence';
 
 /** S3's limit on the parts of one upload. */
 export const MAX_PARTS = 10_000;
@@ -98,7 +99,8 @@ export async function completeUpload(
   target: S3Client,
   upload: { uploadId: string; parts: Array<{ PartNumber: number; ETag: string }>; bytes: number },
   expected: string,
-  reused?: number,
+  reused: number | undefined,
+  fence: WriteFence | undefined,
 ): Promise<CopiedData> {
   const completed = await target.send(
     new CompleteMultipartUploadCommand({
@@ -106,6 +108,7 @@ export async function completeUpload(
       Key: task.entry.key,
       UploadId: upload.uploadId,
       MultipartUpload: { Parts: upload.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+      ...fenceFields(fence),
     }),
   );
   const actual = bareEtag(completed.ETag)?.toLowerCase();
@@ -117,6 +120,7 @@ export async function completeUpload(
   }
   return {
     targetVersionId: completed.VersionId,
+    etag: completed.ETag,
     bytes: upload.bytes,
     detail:
       reused === undefined

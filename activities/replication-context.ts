@@ -17,6 +17,8 @@ export interface ReplicationContext {
   /** Other source sites' clients (two-way and many-to-one replication). */
   sourceClient?: (site: string) => S3Client;
   targetClient(site: string): S3Client;
+  /** Whether replica writes to a site carry If-Match / If-None-Match (write-fence.ts; default yes). */
+  conditionalWrites?: (site: string) => boolean;
   settings: {
     multipartThresholdBytes: number;
     /** A local activity hands a copy larger than this to a regular one. */

@@ -46,7 +46,10 @@ export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Clien
         ? caBundleAgent(site.caFile, site.name ? `sites.${site.name}.caFile` : 'caFile', agentOptions)
         : new https.Agent(agentOptions),
       connectionTimeout: 5_000,
-      requestTimeout: 120_000,
+      // An idle socket (a frozen or black-holed site) fails the request after 2 minutes. The
+      // SDK's `requestTimeout` is a total-time limit that only logs a warning by default, and
+      // a total limit would cut a long streaming copy that is still moving.
+      socketTimeout: 120_000,
     }),
   });
   nameTlsFailures(client, site);

@@ -72,6 +72,12 @@ const SiteSchema = z
     /** PEM bundle of the CAs that sign the site's HTTPS certificate (re-read when it changes). */
     caFile: filePath.optional(),
     /**
+     * Replica writes carry If-Match / If-None-Match, so that a write delivered late (a frozen
+     * site, an attempt given up) cannot add a second replica (activities/write-fence.ts).
+     * Turn off only for a store that refuses conditional PUTs.
+     */
+    conditionalWrites: z.boolean().default(true),
+    /**
      * The Kafka topic this site's bucket notifications go to, when it is a source (default:
      * `kafka.journalTopic` for `sourceSite`, `<kafka.journalTopic>-<site>` for the others).
      */

@@ -158,6 +158,7 @@ export async function createReplicationWorker(
       return clientFor(clients, sourceSite);
     },
     targetClient: (site) => clientFor(clients, site),
+    conditionalWrites: (site) => config.sites[site]?.conditionalWrites !== false,
     sourceClient: (site) => clientFor(clients, site),
     isTwoWay: (task) => replicatesBack(config, task),
     settings: {

@@ -6,7 +6,7 @@
 import { ScenarioEngine } from './support/engine';
 import { LoadGenerator, loadKeys } from './support/load';
 import { ProgressMonitor } from './support/progress';
-import { LOAD_SECONDS, scenario, sleep, useFaultStack } from './support/scenario';
+import { LOAD_SECONDS, scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
 import { settleAndCheck } from './support/settle';
 import { waitForSourceEventQueue } from './support/waits';
 
@@ -23,6 +23,59 @@ const victims: Array<{ victim: Victim; what: string }> = [
   { victim: 'target', what: 'the target MinIO site' },
 ];
 
+/**
+ * The load on 200 keys with `fault` injected a third of the way in; then the same checks for
+ * every fault: both engine processes still up, the journal complete, the per-key check, and
+ * when replication resumed after `fault` returned.
+ */
+async function underLoad(
+  run: ScenarioRun,
+  id: string,
+  fault: (engine: ScenarioEngine) => Promise<{ downAt: number; readyAt: number }>,
+): Promise<void> {
+  const s = run.stack;
+  const engine = (run.engine = new ScenarioEngine(s, id));
+  await engine.start();
+  const load = new LoadGenerator(s.source, engine.sourceBucket, loadKeys(200), { rate: 20 });
+  const monitor = new ProgressMonitor(s.target, engine.targetBucket);
+  monitor.start();
+  load.start();
+  // A third of the way in, so that the load goes on for a while after the recovery.
+  await sleep((LOAD_SECONDS * 1000) / 3);
+  const { downAt, readyAt } = await fault(engine);
+  run.recovery.downMs = readyAt - downAt;
+  const remaining = load.startedAt + LOAD_SECONDS * 1000 - Date.now();
+  await sleep(Math.max(0, remaining));
+  await load.stop();
+  run.facts.load = load.summary();
+  load.writeLog(`${engine.dir}/load-ops.jsonl`);
+  run.expect(
+    engine.worker.running && engine.populator.running,
+    `an engine process exited on its own during the scenario (worker ${engine.worker.running ? 'running' : 'EXITED'}, populator ${engine.populator.running ? 'running' : 'EXITED'}); last lines:\n${[
+      ...engine.worker.grep(/./, 10),
+      ...engine.populator.grep(/./, 10),
+    ].join('\n')}`,
+  );
+  // The journal itself must be complete before the engine is judged: MinIO replays the
+  // events it queued on disk during a Kafka outage on its own schedule.
+  const journal = await waitForSourceEventQueue(s, 180_000);
+  run.facts.sourceEventQueue = journal;
+  run.expect(
+    journal.ok,
+    `the source MinIO still held ${journal.queued} journal events in its queue ${Math.round(journal.ms / 1000)} s after the load (not delivered to Kafka: not the engine's loss)`,
+  );
+  const check = await settleAndCheck(s, engine, { deleteMarkers: true, deadlineMs: 300_000 });
+  await monitor.stop();
+  const resumed = monitor.firstProgressAfter(readyAt);
+  run.recovery.resumeMs = resumed === undefined ? undefined : resumed - readyAt;
+  run.recovery.longestStallMs = monitor.longestStall(load.startedAt, load.stoppedAt);
+  run.check(check);
+  run.expect(
+    resumed !== undefined,
+    `replication never resumed after the fault ended (target unchanged since ${new Date(readyAt).toISOString()})`,
+  );
+}
+
 for (const { victim, what } of victims) {
   scenario(
     {
@@ -32,58 +85,50 @@ for (const { victim, what } of victims) {
       timeoutMs: (LOAD_SECONDS + 600) * 1000,
     },
     stack,
-    async (run) => {
-      const s = run.stack;
-      const engine = (run.engine = new ScenarioEngine(s, `kill-${victim}`));
-      await engine.start();
-      const load = new LoadGenerator(s.source, engine.sourceBucket, loadKeys(200), { rate: 20 });
-      const monitor = new ProgressMonitor(s.target, engine.targetBucket);
-      monitor.start();
-      load.start();
-      // Kill a third of the way in, so that the load goes on for a while after the restart.
-      await sleep((LOAD_SECONDS * 1000) / 3);
-      let killedAt: number;
-      let readyAt: number;
-      if (victim === 'worker' || victim === 'populator') {
-        const p = engine[victim];
-        killedAt = await p.kill9();
-        await sleep(DOWN_MS);
-        await p.restart();
-        readyAt = Date.now();
-      } else {
-        ({ killedAt, readyAt } = await s.crashAndRestart(victim, DOWN_MS));
-      }
-      run.recovery.downMs = readyAt - killedAt;
-      const remaining = load.startedAt + LOAD_SECONDS * 1000 - Date.now();
-      await sleep(Math.max(0, remaining));
-      await load.stop();
-      run.facts.load = load.summary();
-      load.writeLog(`${engine.dir}/load-ops.jsonl`);
-      run.expect(
-        engine.worker.running && engine.populator.running,
-        `an engine process exited on its own during the scenario (worker ${engine.worker.running ? 'running' : 'EXITED'}, populator ${engine.populator.running ? 'running' : 'EXITED'}); last lines:\n${[
-          ...engine.worker.grep(/./, 10),
-          ...engine.populator.grep(/./, 10),
-        ].join('\n')}`,
-      );
-      // The journal itself must be complete before the engine is judged: MinIO replays the
-      // events it queued on disk during a Kafka outage on its own schedule.
-      const journal = await waitForSourceEventQueue(s, 180_000);
-      run.facts.sourceEventQueue = journal;
-      run.expect(
-        journal.ok,
-        `the source MinIO still held ${journal.queued} journal events in its queue ${Math.round(journal.ms / 1000)} s after the load (not delivered to Kafka: not the engine's loss)`,
-      );
-      const check = await settleAndCheck(s, engine, { deleteMarkers: true, deadlineMs: 300_000 });
-      await monitor.stop();
-      const resumed = monitor.firstProgressAfter(readyAt);
-      run.recovery.resumeMs = resumed === undefined ? undefined : resumed - readyAt;
-      run.recovery.longestStallMs = monitor.longestStall(load.startedAt, load.stoppedAt);
-      run.check(check);
-      run.expect(
-        resumed !== undefined,
-        `replication never resumed after ${victim} was restarted (target unchanged since ${new Date(readyAt).toISOString()})`,
-      );
+    (run) =>
+      underLoad(run, `kill-${victim}`, async (engine) => {
+        if (victim === 'worker' || victim === 'populator') {
+          const p = engine[victim];
+          const downAt = await p.kill9();
+          await sleep(DOWN_MS);
+          await p.restart();
+          return { downAt, readyAt: Date.now() };
+        }
+        const { killedAt, readyAt } = await run.stack.crashAndRestart(victim, DOWN_MS);
+        return { downAt: killedAt, readyAt };
+      }),
+  );
+}
+
+/**
+ * A frozen process (SIGSTOP, then SIGCONT): unlike a crash, every request and every activity
+ * attempt in flight survives the pause and goes on afterwards, while Temporal has timed out
+ * and retried the attempts meanwhile. Old and new attempts of one change then run at once.
+ */
+const frozen: Array<{ victim: 'worker' | 'target'; what: string; pauseMs: number }> = [
+  // Past the workflow task timeout (30 s): the run's local activities are scheduled again.
+  { victim: 'worker', what: 'the worker process', pauseMs: 45_000 },
+  // Past the local activity's start-to-close (2 min) and the S3 clients' idle timeout.
+  { victim: 'target', what: 'the target MinIO site', pauseMs: 150_000 },
+];
+
+for (const { victim, what, pauseMs } of frozen) {
+  scenario(
+    {
+      id: `pause-${victim}`,
+      ci: true,
+      title: `${what} frozen (SIGSTOP) for ${pauseMs / 1000} s under load, then resumed (SIGCONT)`,
+      timeoutMs: (LOAD_SECONDS + pauseMs / 1000 + 600) * 1000,
     },
+    stack,
+    (run) =>
+      underLoad(run, `pause-${victim}`, async (engine) => {
+        const proc = victim === 'worker' ? engine.worker.proc : run.stack.running.servers.target!.process;
+        const downAt = Date.now();
+        await proc.signal('SIGSTOP');
+        await sleep(pauseMs);
+        await proc.signal('SIGCONT');
+        return { downAt, readyAt: Date.now() };
+      }),
   );
 }

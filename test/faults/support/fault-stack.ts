@@ -35,7 +35,7 @@ export function s3For(site: S3SiteEndpoint): S3Client {
     region: site.region,
     forcePathStyle: true,
     credentials: { accessKeyId: site.accessKeyId, secretAccessKey: site.secretAccessKey },
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 120_000 }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, socketTimeout: 120_000 }),
     maxAttempts: 5,
   });
 }

@@ -1,0 +1,224 @@
+/**
+ * Two attempts of one change at once, on the real MinIO sites. Temporal does not stop an
+ * attempt it gave up on (a local activity past its timeout, a run evicted after a failed
+ * workflow task, a frozen site): it goes on beside the next attempt, and a write it already
+ * sent can reach the target long afterwards. Each case here makes that race happen
+ * deterministically, with a proxy that holds one attempt's PUT until the other has written,
+ * and checks that the target ends with one replica of the version, not two.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pino from 'pino';
+import {
+  createReplicationActivities,
+  MarkerCache,
+  SourcePartsFallbacks,
+  type ReplicationActivities,
+} from '../../activities';
+import { createS3Client } from '../../clients/s3';
+import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
+import { RequestHoldingProxy } from '../support/request-holding-proxy';
+import { orderedHistory } from '../support/s3-helpers';
+import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
+
+const stack = testStack();
+const source = s3ClientFor(stack.sites.source);
+const target = s3ClientFor(stack.sites.target);
+const sourceBucket = uniqueBucket('attempts-src');
+const targetBucket = uniqueBucket('attempts-dst');
+const proxy = new RequestHoldingProxy(new URL(stack.sites.target.endpoint));
+const clients: S3Client[] = [];
+
+/** One worker's activities; `viaProxy`: its target requests go through the holding proxy. */
+function workerActivities(viaProxy: boolean, conditionalWrites = true): ReplicationActivities {
+  const site = (s: typeof stack.sites.source, endpoint = s.endpoint) => {
+    const client = createS3Client({
+      endpoint,
+      region: s.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+    });
+    clients.push(client);
+    return client;
+  };
+  const targetClient = site(stack.sites.target, viaProxy ? proxy.endpoint : undefined);
+  return createReplicationActivities({
+    sourceSite: 'source',
+    source: site(stack.sites.source),
+    targetClient: () => targetClient,
+    conditionalWrites: () => conditionalWrites,
+    settings: {
+      multipartThresholdBytes: 256 * 1024 * 1024,
+      localActivityMaxBytes: 8 * 1024 * 1024,
+      partSizeBytes: 16 * 1024 * 1024,
+      partConcurrency: 2,
+    },
+    status: { publish: async () => undefined },
+    logger: pino({ level: 'silent' }),
+    markers: new MarkerCache(),
+    sourcePartsFallbacks: new SourcePartsFallbacks(),
+  });
+}
+
+function putTask(key: string, versionId: string, sequence: string): ReplicationTask {
+  return {
+    entry: {
+      bucket: sourceBucket,
+      key,
+      versionId,
+      operation: 'put',
+      size: 5,
+      eventTime: new Date().toISOString(),
+      sequence,
+    },
+    target: { site: 'target', bucket: targetBucket, ruleId: 'attempts', replicateDeleteMarkers: true },
+  };
+}
+
+const isPutOf = (key: string) => (method: string, url: URL) =>
+  method === 'PUT' &&
+  decodeURIComponent(url.pathname) === `/${targetBucket}/${key}` &&
+  !url.search.includes('tagging');
+
+const attempt = (info: { attempt: number; isLocal?: boolean } = { attempt: 1 }) =>
+  new MockActivityEnvironment({ isLocal: true, ...info });
+
+/** One attempt of `copyObjectVersion` in its own activity context. */
+function runCopy(
+  env: MockActivityEnvironment,
+  worker: ReplicationActivities,
+  task: ReplicationTask,
+): Promise<ReplicationOutcome> {
+  return env.run(() => worker.copyObjectVersion(task));
+}
+
+let sequence = 0;
+async function putSource(key: string, body: string): Promise<ReplicationTask> {
+  const put = await source.send(new PutObjectCommand({ Bucket: sourceBucket, Key: key, Body: body }));
+  return putTask(key, put.VersionId!, String(++sequence).padStart(20, '0'));
+}
+
+beforeAll(async () => {
+  for (const [s3, bucket] of [
+    [source, sourceBucket],
+    [target, targetBucket],
+  ] as const) {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+  }
+  await proxy.open();
+}, 60_000);
+
+afterAll(async () => {
+  await proxy.close();
+  for (const client of clients) client.destroy();
+});
+
+describe('an attempt given up on still writing beside the next one', () => {
+  // What the target holds before the race: nothing, a replica of an earlier version, or a delete marker above it.
+  const before = ['no version', 'an earlier replica', 'a delete marker'] as const;
+  for (const [i, state] of before.entries()) {
+    test(`two workers, the first one's PUT delivered after the second wrote (target latest: ${state}): one replica`, async () => {
+      const key = `race-${i}/κλειδί %+ ${state}`;
+      const late = workerActivities(true);
+      const prompt = workerActivities(false);
+      const history: string[] = [];
+      if (state !== 'no version') {
+        const earlier = await putSource(key, 'older');
+        await runCopy(attempt(), prompt, earlier);
+        history.push(`v:${earlier.entry.versionId}`);
+        if (state === 'a delete marker') {
+          await source.send(new DeleteObjectCommand({ Bucket: sourceBucket, Key: key }));
+          await target.send(new DeleteObjectCommand({ Bucket: targetBucket, Key: key }));
+          history.push('DM');
+        }
+      }
+      const task = await putSource(key, `bytes of ${state}`);
+      let release!: () => void;
+      const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+      const first = runCopy(attempt(), late, task);
+      await hold.held;
+      const second = await runCopy(attempt({ attempt: 2 }), prompt, task);
+      expect(second.targetVersionId).toBeDefined();
+      release();
+      const firstOutcome: ReplicationOutcome = await first;
+      // The held PUT was refused (412): the first attempt planned again and found the replica.
+      expect(firstOutcome.detail).toBe('already replicated');
+      expect(firstOutcome.targetVersionId).toBe(second.targetVersionId);
+      expect(await orderedHistory(target, targetBucket, key)).toEqual([
+        ...history,
+        `v:${task.entry.versionId}`,
+      ]);
+    }, 60_000);
+  }
+
+  test('in one worker: the next attempt waits for the earlier one still writing, then finds its replica', async () => {
+    const key = 'same-worker/wait';
+    const worker = workerActivities(true);
+    const task = await putSource(key, 'one worker');
+    let release!: () => void;
+    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const first = runCopy(attempt(), worker, task);
+    await hold.held;
+    let secondDone = false;
+    const second = runCopy(attempt({ attempt: 2 }), worker, task).finally(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(secondDone).toBe(false); // held behind the first attempt, not racing it
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.targetVersionId).toBeDefined();
+    expect(b.detail).toBe('already replicated');
+    expect(b.targetVersionId).toBe(a.targetVersionId);
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${task.entry.versionId}`]);
+  }, 60_000);
+
+  test('a cancelled attempt aborts its request at once; its PUT delivered later is refused', async () => {
+    const key = 'same-worker/cancelled';
+    const worker = workerActivities(true);
+    const task = await putSource(key, 'cancelled');
+    let release!: () => void;
+    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const env = attempt();
+    const first = runCopy(env, worker, task);
+    const settled = first.then(
+      () => 'completed',
+      () => 'failed',
+    );
+    await hold.held;
+    const cancelledAt = Date.now();
+    env.cancel('TIMED_OUT');
+    await hold.clientGone; // the request was aborted, not left to the 120 s request timeout
+    expect(await settled).toBe('failed');
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    const second = await runCopy(attempt({ attempt: 2 }), worker, task);
+    expect(second.targetVersionId).toBeDefined();
+    release(); // the aborted PUT reaches the server after all, as from a frozen site's socket buffer
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${task.entry.versionId}`]);
+  }, 60_000);
+
+  test('with conditional writes off (sites.<name>.conditionalWrites: false) the same race leaves two replicas', async () => {
+    // The control: what the fence prevents, so that the cases above can fail.
+    const key = 'unfenced/race';
+    const late = workerActivities(true, false);
+    const prompt = workerActivities(false, false);
+    const task = await putSource(key, 'unfenced');
+    let release!: () => void;
+    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const first = runCopy(attempt(), late, task);
+    await hold.held;
+    await runCopy(attempt({ attempt: 2 }), prompt, task);
+    release();
+    await first;
+    const replica = `v:${task.entry.versionId}`;
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([replica, replica]);
+  }, 60_000);
+});

@@ -1,0 +1,94 @@
+import http from 'node:http';
+import type net from 'node:net';
+
+type RequestMatch = (method: string, url: URL) => boolean;
+
+/**
+ * A loopback HTTP proxy in front of a real S3 server that can hold one whole request (body
+ * read) before it reaches the server, and deliver it later even if the client gave up on it:
+ * what a frozen server or a healed network partition does to a write the engine already sent.
+ */
+export class RequestHoldingProxy {
+  private server?: http.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private hold?: {
+    matches: RequestMatch;
+    held: () => void;
+    release: Promise<void>;
+    clientGone: () => void;
+  };
+  port = 0;
+
+  constructor(private readonly upstream: URL) {}
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async open(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const url = new URL(req.url ?? '/', 'http://proxy');
+        const hold = this.hold?.matches(req.method ?? 'GET', url) ? this.hold : undefined;
+        if (hold) {
+          this.hold = undefined;
+          res.on('close', () => {
+            if (!res.writableFinished) hold.clientGone();
+          });
+          hold.held();
+          void hold.release.then(() => this.forward(req, Buffer.concat(chunks), res));
+        } else {
+          this.forward(req, Buffer.concat(chunks), res);
+        }
+      });
+    });
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * Holds the next request that matches until `release` resolves. `held` resolves once it is
+   * held; `clientGone` once its client closed the connection (an aborted request).
+   */
+  holdNext(
+    matches: RequestMatch,
+    release: Promise<void>,
+  ): { held: Promise<void>; clientGone: Promise<void> } {
+    let held!: () => void;
+    let clientGone!: () => void;
+    const heldPromise = new Promise<void>((r) => (held = r));
+    const gonePromise = new Promise<void>((r) => (clientGone = r));
+    this.hold = { matches, held, release, clientGone };
+    return { held: heldPromise, clientGone: gonePromise };
+  }
+
+  /** Sends the request on; its answer goes back to the client if it is still there. */
+  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+    const headers = { ...req.headers, 'content-length': String(body.length) };
+    delete headers['transfer-encoding'];
+    const upstream = http.request(
+      { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers },
+      (answer) => {
+        if (res.destroyed) {
+          answer.resume();
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    upstream.end(body);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
