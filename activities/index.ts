@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { Transfer } from '../shared/copy-plan';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
@@ -23,6 +24,9 @@ export { SourcePartsFallbacks } from './copy-source-parts';
  * them testable and lets one worker serve several sites). Their metrics go to the process's
  * registry unless `metrics` says otherwise; counting is in memory and never throws.
  */
+/** Node warns above 10 listeners on one signal; an attempt may have that many requests at once. */
+const MAX_REQUESTS_PER_ATTEMPT = 1_000;
+
 export function createReplicationActivities(
   ctx: ReplicationContext,
   metrics: WorkerMetrics = workerMetrics(),
@@ -49,6 +53,8 @@ export function createReplicationActivities(
   const attemptContext = (task: ReplicationTask): ReplicationContext => {
     const base = contextFor(task);
     const signal = Context.current().cancellationSignal;
+    // Each request in flight listens on it: a multipart copy's parts, its source GETs.
+    setMaxListeners(MAX_REQUESTS_PER_ATTEMPT, signal);
     const sourceClient = base.sourceClient;
     return {
       ...base,
