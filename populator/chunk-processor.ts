@@ -441,7 +441,11 @@ async function signalWithRetries(
       return { ok: true };
     } catch (err) {
       const kind = classifyTemporalError(err);
-      if (kind === 'unavailable' && deps.reachability) deps.reachability.unreachableSince ??= Date.now();
+      // Any other answer (a refusal, a rejection) comes from a reachable Temporal.
+      if (deps.reachability) {
+        if (kind === 'unavailable') deps.reachability.unreachableSince ??= Date.now();
+        else deps.reachability.unreachableSince = undefined;
+      }
       deps.metrics?.signal(SIGNAL_METRIC[kind]);
       const text = describeTemporalError(err);
       if (kind === 'permanent') {

@@ -124,6 +124,7 @@ function fakeTemporal() {
   /** Every signal-with-start attempt, accepted or not yet. */
   const attempts: ReplicationTask[][] = [];
   let failure: Error | undefined;
+  const refusals = new Map<string, Error>();
   const gate = (key: string) => {
     let open!: () => void;
     const promise = new Promise<void>((r) => (open = r));
@@ -135,6 +136,8 @@ function fakeTemporal() {
         const tasks = options.signalArgs[0];
         attempts.push(tasks);
         if (failure) throw failure;
+        const refusal = refusals.get(tasks[0]!.entry.key);
+        if (refusal) throw refusal;
         await gates.get(tasks[0]!.entry.key)?.promise;
         signals.push(tasks);
       },
@@ -147,6 +150,8 @@ function fakeTemporal() {
     gate,
     open: (key: string) => gates.get(key)?.open(),
     fail: (err: Error | undefined) => (failure = err),
+    /** Refuses every signal to `key` (undefined: accepts them again). */
+    refuse: (key: string, err: Error | undefined) => (err ? refusals.set(key, err) : refusals.delete(key)),
   };
 }
 
@@ -296,6 +301,28 @@ describe('partition lanes', () => {
     await settle(500);
     expect(temporal.signals.map((s) => s[0]!.entry.key).sort()).toEqual(['k1', 'k2', 'k3', 'k4']);
     expect(consumer.committed.get(0)).toBe('4');
+    await populator.stop();
+  });
+
+  test('after an outage, a refusal is an answer: the refused key is handed off even if no signal was accepted since', async () => {
+    const consumer = new FakeConsumer();
+    const temporal = fakeTemporal();
+    const populator = populatorWith(consumer, temporal, { config: lanesConfig({ parkAfterMs: 100 }) });
+    await populator.start();
+    temporal.fail(Object.assign(new Error('connect ECONNREFUSED'), { code: 14 }));
+    await consumer.deliver(0, ['busy']);
+    await settle(300);
+    expect(consumer.resolved.has(0)).toBe(false); // the outage holds the lane
+    temporal.fail(undefined);
+    temporal.refuse('busy', Object.assign(new Error('workflow is closing'), { code: 8 }));
+    await consumer.deliver(0, ['next'], 1);
+    await settle(1_500);
+    // Temporal answers again (it refuses one run): 'busy' goes to the background, 'next' is signalled.
+    expect(temporal.signals.map((s) => s[0]!.entry.key)).toEqual(['next']);
+    temporal.refuse('busy', undefined);
+    await settle(1_500);
+    expect(temporal.signals.map((s) => s[0]!.entry.key)).toEqual(['next', 'busy']);
+    expect(consumer.committed.get(0)).toBe('2');
     await populator.stop();
   });
 
