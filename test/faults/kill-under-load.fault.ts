@@ -105,25 +105,33 @@ for (const { victim, what } of victims) {
  * attempt in flight survives the pause and goes on afterwards, while Temporal has timed out
  * and retried the attempts meanwhile. Old and new attempts of one change then run at once.
  */
-const frozen: Array<{ victim: 'worker' | 'target'; what: string; pauseMs: number }> = [
+const frozen: Array<{
+  victim: 'worker' | 'target' | 'temporal' | 'kafka';
+  what: string;
+  pauseMs: number;
+  ci: boolean;
+}> = [
   // Past the workflow task timeout (30 s): the run's local activities are scheduled again.
-  { victim: 'worker', what: 'the worker process', pauseMs: 45_000 },
+  { victim: 'worker', what: 'the worker process', pauseMs: 45_000, ci: true },
   // Past the local activity's start-to-close (2 min) and the S3 clients' idle timeout.
-  { victim: 'target', what: 'the target MinIO site', pauseMs: 150_000 },
+  { victim: 'target', what: 'the target MinIO site', pauseMs: 150_000, ci: true },
+  // Past the SDK's and kafkajs's request timeouts: calls hang on open connections instead of being refused.
+  { victim: 'temporal', what: 'the Temporal server', pauseMs: 45_000, ci: false },
+  { victim: 'kafka', what: 'the Kafka broker', pauseMs: 45_000, ci: false },
 ];
 
-for (const { victim, what, pauseMs } of frozen) {
+for (const { victim, what, pauseMs, ci } of frozen) {
   scenario(
     {
       id: `pause-${victim}`,
-      ci: true,
+      ci,
       title: `${what} frozen (SIGSTOP) for ${pauseMs / 1000} s under load, then resumed (SIGCONT)`,
       timeoutMs: (LOAD_SECONDS + pauseMs / 1000 + 600) * 1000,
     },
     stack,
     (run) =>
       underLoad(run, `pause-${victim}`, async (engine) => {
-        const proc = victim === 'worker' ? engine.worker.proc : run.stack.running.servers.target!.process;
+        const proc = victim === 'worker' ? engine.worker.proc : run.stack.running.servers[victim]!.process;
         const downAt = Date.now();
         await proc.signal('SIGSTOP');
         await sleep(pauseMs);
