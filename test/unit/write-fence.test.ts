@@ -1,3 +1,4 @@
+import { parseEngineConfig } from '../../config/engine-config';
 import { fenceAfterPut, fenceFields, fenceOn, isFenceRejection } from '../../activities/write-fence';
 
 describe('write fence: the precondition of a replica write', () => {
@@ -33,5 +34,22 @@ describe('write fence: the precondition of a replica write', () => {
     expect(isFenceRejection(s3Error('AccessDenied', 403), match)).toBe(false);
     // An unfenced write's 412 is not the fence's.
     expect(isFenceRejection(s3Error('PreconditionFailed', 412), undefined)).toBe(false);
+  });
+});
+
+describe('sites.<name>.conditionalWrites', () => {
+  const config = (site: Record<string, unknown>) =>
+    parseEngineConfig(
+      { sourceSite: 'src', sites: { src: { endpoint: 'http://127.0.0.1:9000', ...site } } },
+      {},
+    );
+
+  test('on unless a site turns it off', () => {
+    expect(config({}).sites.src!.conditionalWrites).toBe(true);
+    expect(config({ conditionalWrites: false }).sites.src!.conditionalWrites).toBe(false);
+  });
+
+  test('anything but a boolean is a config error naming the field', () => {
+    expect(() => config({ conditionalWrites: 'no' })).toThrow(/conditionalWrites/);
   });
 });
