@@ -7,7 +7,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
  */
 export function cancellableClient(client: S3Client, signal: AbortSignal): S3Client {
   const send = ((command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) =>
-    client.send(command as never, { abortSignal: signal, ...options })) as S3Client['send'];
+    client.send(command as never, {
+      ...options,
+      // A request's own signal (a diagnosis's time limit) ends it too.
+      abortSignal: options?.abortSignal ? AbortSignal.any([options.abortSignal, signal]) : signal,
+    })) as S3Client['send'];
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === 'send') return send;
