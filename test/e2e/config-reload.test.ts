@@ -257,6 +257,13 @@ test('a new site that is paused is not served until resumed', async () => {
   await setup(third, 'dr2');
   const paused = await waitForLog(worker, /new destination site: paused, served once resumed/, 0, 10_000);
   expect(JSON.parse(paused)).toMatchObject({ site: 'dr2' });
+  // The populator reloads on its own schedule: a write before it has the rule is not replicated.
+  await waitFor(
+    'the populator reloaded the rule to dr2',
+    async () =>
+      populator.grep(/config reloaded/, 1000).some((line) => line.includes(third.source)) ? true : undefined,
+    10_000,
+  );
   const put = await source.send(new PutObjectCommand({ Bucket: third.source, Key: 'held', Body: 'x' }));
   await waitFor(
     'the version PENDING at dr2',
