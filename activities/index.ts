@@ -19,14 +19,14 @@ export type { PendingChange } from './placement';
 export { MarkerCache } from './version-history';
 export { SourcePartsFallbacks } from './copy-source-parts';
 
+/** Node warns above 10 listeners on one signal; an attempt may have that many requests at once. */
+const MAX_REQUESTS_PER_ATTEMPT = 1_000;
+
 /**
  * The replication activities, bound to the clients they use (dependency injection keeps
  * them testable and lets one worker serve several sites). Their metrics go to the process's
  * registry unless `metrics` says otherwise; counting is in memory and never throws.
  */
-/** Node warns above 10 listeners on one signal; an attempt may have that many requests at once. */
-const MAX_REQUESTS_PER_ATTEMPT = 1_000;
-
 export function createReplicationActivities(
   ctx: ReplicationContext,
   metrics: WorkerMetrics = workerMetrics(),

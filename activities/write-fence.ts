@@ -7,6 +7,8 @@
  * version), so that of two writes planned from the same state only the first lands; the
  * other gets 412 and its attempt plans again from the target's history.
  */
+import { errorCode, statusCode } from '../clients/s3-errors';
+import { bareEtag } from '../shared/s3-names';
 import type { VersionEntry } from './version-history';
 
 export type WriteFence = { ifMatch: string } | { ifNoneMatch: '*' };
@@ -21,7 +23,7 @@ export function fenceOn(
 
 /** After a write of a version with `etag` (none: the following writes go unfenced). */
 export function fenceAfterPut(etag: string | undefined): WriteFence | undefined {
-  const bare = etag?.replace(/^"|"$/g, '');
+  const bare = bareEtag(etag);
   return bare ? { ifMatch: bare } : undefined;
 }
 
@@ -37,13 +39,11 @@ export function fenceFields(fence: WriteFence | undefined): { IfMatch?: string; 
  * latest became a delete marker.
  */
 export function isFenceRejection(err: unknown, fence: WriteFence | undefined): boolean {
-  if (!fence || typeof err !== 'object' || err === null) return false;
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  const name = e.name ?? e.Code;
-  const status = e.$metadata?.httpStatusCode;
-  if (name === 'PreconditionFailed' || status === 412) return true;
-  if (name === 'ConditionalRequestConflict') return true;
-  return 'ifMatch' in fence && name === 'NoSuchKey';
+  if (!fence) return false;
+  const code = errorCode(err);
+  if (code === 'PreconditionFailed' || statusCode(err) === 412) return true;
+  if (code === 'ConditionalRequestConflict') return true;
+  return 'ifMatch' in fence && code === 'NoSuchKey';
 }
 
 /** Thrown by a copy whose fenced write was refused: the caller plans the change again. */

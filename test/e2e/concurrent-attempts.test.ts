@@ -142,13 +142,12 @@ describe('an attempt given up on still writing beside the next one', () => {
         }
       }
       const task = await putSource(key, `bytes of ${state}`);
-      let release!: () => void;
-      const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+      const hold = proxy.holdNext(isPutOf(key));
       const first = runCopy(attempt(), late, task);
       await hold.held;
       const second = await runCopy(attempt({ attempt: 2 }), prompt, task);
       expect(second.targetVersionId).toBeDefined();
-      release();
+      hold.release();
       const firstOutcome: ReplicationOutcome = await first;
       // The held PUT was refused (412): the first attempt planned again and found the replica.
       expect(firstOutcome.detail).toBe('already replicated');
@@ -164,15 +163,14 @@ describe('an attempt given up on still writing beside the next one', () => {
     const key = 'same-worker/wait';
     const worker = workerActivities(true);
     const task = await putSource(key, 'one worker');
-    let release!: () => void;
-    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const hold = proxy.holdNext(isPutOf(key));
     const first = runCopy(attempt(), worker, task);
     await hold.held;
     let secondDone = false;
     const second = runCopy(attempt({ attempt: 2 }), worker, task).finally(() => (secondDone = true));
     await new Promise((r) => setTimeout(r, 1_500));
     expect(secondDone).toBe(false); // held behind the first attempt, not racing it
-    release();
+    hold.release();
     const [a, b] = await Promise.all([first, second]);
     expect(a.targetVersionId).toBeDefined();
     expect(b.detail).toBe('already replicated');
@@ -184,8 +182,7 @@ describe('an attempt given up on still writing beside the next one', () => {
     const key = 'same-worker/cancelled';
     const worker = workerActivities(true);
     const task = await putSource(key, 'cancelled');
-    let release!: () => void;
-    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const hold = proxy.holdNext(isPutOf(key));
     const env = attempt();
     const first = runCopy(env, worker, task);
     const settled = first.then(
@@ -200,7 +197,7 @@ describe('an attempt given up on still writing beside the next one', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     const second = await runCopy(attempt({ attempt: 2 }), worker, task);
     expect(second.targetVersionId).toBeDefined();
-    release(); // the aborted PUT reaches the server after all, as from a frozen site's socket buffer
+    hold.release(); // the aborted PUT reaches the server after all, as from a frozen site's socket buffer
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${task.entry.versionId}`]);
   }, 60_000);
@@ -211,12 +208,11 @@ describe('an attempt given up on still writing beside the next one', () => {
     const late = workerActivities(true, false);
     const prompt = workerActivities(false, false);
     const task = await putSource(key, 'unfenced');
-    let release!: () => void;
-    const hold = proxy.holdNext(isPutOf(key), new Promise<void>((r) => (release = r)));
+    const hold = proxy.holdNext(isPutOf(key));
     const first = runCopy(attempt(), late, task);
     await hold.held;
     await runCopy(attempt({ attempt: 2 }), prompt, task);
-    release();
+    hold.release();
     await first;
     const replica = `v:${task.entry.versionId}`;
     expect(await orderedHistory(target, targetBucket, key)).toEqual([replica, replica]);

@@ -53,19 +53,18 @@ export class RequestHoldingProxy {
   }
 
   /**
-   * Holds the next request that matches until `release` resolves. `held` resolves once it is
-   * held; `clientGone` once its client closed the connection (an aborted request).
+   * Holds the next request that matches until `release()` is called. `held` resolves once it
+   * is held; `clientGone` once its client closed the connection (an aborted request).
    */
-  holdNext(
-    matches: RequestMatch,
-    release: Promise<void>,
-  ): { held: Promise<void>; clientGone: Promise<void> } {
+  holdNext(matches: RequestMatch): { held: Promise<void>; clientGone: Promise<void>; release: () => void } {
     let held!: () => void;
     let clientGone!: () => void;
+    let release!: () => void;
     const heldPromise = new Promise<void>((r) => (held = r));
     const gonePromise = new Promise<void>((r) => (clientGone = r));
-    this.hold = { matches, held, release, clientGone };
-    return { held: heldPromise, clientGone: gonePromise };
+    const released = new Promise<void>((r) => (release = r));
+    this.hold = { matches, held, release: released, clientGone };
+    return { held: heldPromise, clientGone: gonePromise, release };
   }
 
   /** Sends the request on; its answer goes back to the client if it is still there. */
