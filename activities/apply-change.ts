@@ -13,6 +13,7 @@ import { replicationFailure, subjectOf } from './errors';
 import { runSegment, type PendingChange, type SegmentEntry } from './placement';
 import type { ReplicationContext } from './replication-context';
 import { placeChange, type ChangePlacement } from './target-state';
+import { assertFreshView, checkMarkerPlacement, type TargetView } from './delete-marker-check';
 import { fenceAfterPut, fenceOn, TargetChanged } from './write-fence';
 
 /**
@@ -78,6 +79,7 @@ async function applyChangeOnce(
   });
 
   let placed: ChangePlacement;
+  const plannedAt = Date.now();
   try {
     placed = await placeChange(ctx, task, pending);
   } catch (err) {
@@ -87,9 +89,17 @@ async function applyChangeOnce(
   // Each write is fenced on the latest the previous one left (write-fence.ts).
   const fencing = ctx.conditionalWrites?.(task.target.site) ?? true;
   let fence = fencing ? fenceOn(placed.latest) : undefined;
+  // What a delete marker is planned on (delete-marker-check.ts): the listing, then each write
+  // of this attempt. A fenced write proves the target's state when it was sent.
+  let view: TargetView = { at: plannedAt, latestId: placed.latest?.versionId };
   const copyFenced = async (entry: TaskEntry, options: { late?: boolean; transfer?: Transfer }) => {
+    const sentAt = Date.now();
+    const fenced = fence !== undefined;
     const copied = await copyVersion(ctx, task, entry, { ...options, ...(fence ? { fence } : {}) });
-    if (copied.copied && fencing) fence = fenceAfterPut(copied.etag);
+    if (copied.copied) {
+      view = { at: fenced ? sentAt : view.at, latestId: copied.targetVersionId };
+      if (fencing) fence = fenceAfterPut(copied.etag);
+    }
     return copied;
   };
   switch (plan.kind) {
@@ -146,17 +156,42 @@ async function applyChangeOnce(
     );
   }
 
+  /** A delete marker on top, checked before and after since it cannot be fenced (delete-marker-check.ts). */
   async function deleteOnTarget(): Promise<string | undefined> {
+    assertFreshView(view);
+    const { bucket } = task.target;
+    const { key } = task.entry;
+    let markerId: string | undefined;
+    let checkedAt: number;
     try {
-      const deleted = await target.send(
-        new DeleteObjectCommand({ Bucket: task.target.bucket, Key: task.entry.key }),
-      );
-      // S3 has no conditional delete marker (MinIO ignores If-Match on DeleteObject).
-      if (fencing) fence = { ifNoneMatch: '*' };
-      return deleted.VersionId;
+      markerId = (await target.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))).VersionId;
+      checkedAt = Date.now();
+      // No version id: an unversioned target, whose copies fail with TARGET_VERSIONING_DISABLED.
+      const check = markerId
+        ? await checkMarkerPlacement(target, bucket, key, markerId, view.latestId)
+        : { placement: 'placed' as const };
+      if (check.placement === 'misplaced') {
+        const { below } = check;
+        if (!check.removed && below && !below.isDeleteMarker) await restoreLatest(ctx, task, target, below);
+        ctx.logger.warn(
+          { bucket: task.entry.bucket, key, versionId: task.entry.versionId, site: task.target.site },
+          check.removed
+            ? `delete marker ${markerId} landed above entries written since this attempt read the target: removed again`
+            : `delete marker ${markerId} landed above entries written since this attempt read the target, and the target refuses version deletes: the entry below was put back on top`,
+        );
+      }
+      if (check.placement !== 'placed') {
+        throw new TargetChanged(
+          `the target changed around the delete marker ${markerId} (${check.placement})`,
+        );
+      }
     } catch (err) {
+      if (err instanceof TargetChanged) throw err;
       throw replicationFailure('replicating the delete marker', subject, err);
     }
+    view = { at: checkedAt, latestId: markerId };
+    if (fencing) fence = { ifNoneMatch: '*' };
+    return markerId;
   }
 
   async function sync(segment: SegmentEntry[], targetDeleteMarkers: number): Promise<ReplicationOutcome> {

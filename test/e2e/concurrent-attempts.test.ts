@@ -23,6 +23,7 @@ import {
 } from '../../activities';
 import { createS3Client } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
+import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
 import { RequestHoldingProxy } from '../support/request-holding-proxy';
 import { orderedHistory } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
@@ -216,5 +217,102 @@ describe('an attempt given up on still writing beside the next one', () => {
     await first;
     const replica = `v:${task.entry.versionId}`;
     expect(await orderedHistory(target, targetBucket, key)).toEqual([replica, replica]);
+  }, 60_000);
+});
+
+describe('delete markers, which S3 cannot write conditionally', () => {
+  async function deleteSource(key: string): Promise<ReplicationTask> {
+    const deleted = await source.send(new DeleteObjectCommand({ Bucket: sourceBucket, Key: key }));
+    const task = putTask(key, deleted.VersionId!, String(++sequence).padStart(20, '0'));
+    return { ...task, entry: { ...task.entry, operation: 'delete-marker', size: 0 } };
+  }
+  /** A key replicated once (v1 through `worker`), then deleted on the source: the marker's task. */
+  async function replicatedThenDeleted(key: string, worker: ReplicationActivities) {
+    const v1 = await putSource(key, 'one');
+    await runCopy(attempt(), worker, v1);
+    return { v1, marker: await deleteSource(key) };
+  }
+  const runDelete = (
+    env: MockActivityEnvironment,
+    worker: ReplicationActivities,
+    task: ReplicationTask,
+  ): Promise<ReplicationOutcome> => env.run(() => worker.replicateDeleteMarker(task));
+  const path = (key: string) => `/${targetBucket}/${key}`;
+  const isMarkerWrite = (key: string) => (method: string, url: URL) =>
+    method === 'DELETE' &&
+    decodeURIComponent(url.pathname) === path(key) &&
+    !url.search.includes('versionId');
+  const isListingOf = (key: string) => (method: string, url: URL) =>
+    method === 'GET' && url.searchParams.has('versions') && url.searchParams.get('prefix') === key;
+  /** The late worker's requests to the target that wrote or removed anything for `key`. */
+  const writesOf = (key: string) =>
+    proxy.log.filter(
+      (l) => !l.startsWith('GET ') && !l.startsWith('HEAD ') && decodeURIComponent(l).includes(path(key)),
+    );
+
+  test('a marker delivered after the other worker applied it and a newer version is removed again: the newer version stays the latest', async () => {
+    const key = 'markers/stray κ %+';
+    const late = workerActivities(true);
+    const prompt = workerActivities(false);
+    const { v1, marker } = await replicatedThenDeleted(key, prompt);
+    const hold = proxy.holdNext(isMarkerWrite(key));
+    const first = runDelete(attempt(), late, marker);
+    await hold.held;
+    await runDelete(attempt({ attempt: 2 }), prompt, marker);
+    const v3 = await putSource(key, 'three');
+    await runCopy(attempt(), prompt, v3);
+    hold.release(); // the held DELETE puts a marker above v3
+    const outcome = await first;
+    expect(outcome.detail).toBe('already replicated');
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([
+      `v:${v1.entry.versionId}`,
+      'DM',
+      `v:${v3.entry.versionId}`,
+    ]);
+    // It was the late attempt's own marker that went: a version delete of it, sent by that attempt.
+    expect(writesOf(key).filter((l) => l.startsWith('DELETE ') && l.includes('versionId='))).toHaveLength(1);
+  }, 60_000);
+
+  test('an attempt that finds its view of the target old (a frozen worker resuming) reads it again and writes no marker', async () => {
+    const key = 'markers/frozen-view';
+    const late = workerActivities(true);
+    const prompt = workerActivities(false);
+    const { v1, marker } = await replicatedThenDeleted(key, prompt);
+    const logFrom = proxy.log.length;
+    // The target answers the late attempt's listing at once; the answer waits, as in a frozen worker's socket.
+    const hold = proxy.holdNext(isListingOf(key), 'response');
+    const first = runDelete(attempt(), late, marker);
+    await hold.held;
+    const heldAt = Date.now();
+    await runDelete(attempt({ attempt: 2 }), prompt, marker);
+    const v3 = await putSource(key, 'three');
+    await runCopy(attempt(), prompt, v3);
+    await new Promise((r) => setTimeout(r, Math.max(0, FRESH_VIEW_MS + 500 - (Date.now() - heldAt))));
+    hold.release();
+    const outcome = await first;
+    expect(outcome.detail).toBe('already replicated');
+    expect(proxy.log.slice(logFrom).filter((l) => l.startsWith('DELETE '))).toEqual([]);
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([
+      `v:${v1.entry.versionId}`,
+      'DM',
+      `v:${v3.entry.versionId}`,
+    ]);
+  }, 60_000);
+
+  test('two workers applying one marker at the same moment leave one marker', async () => {
+    const key = 'markers/both';
+    const a = workerActivities(true);
+    const b = workerActivities(false);
+    const { v1, marker } = await replicatedThenDeleted(key, b);
+    const hold = proxy.holdNext(isMarkerWrite(key));
+    const first = runDelete(attempt(), a, marker);
+    await hold.held;
+    await runDelete(attempt({ attempt: 2 }), b, marker);
+    // AWS puts a second marker above the first, which the late attempt removes again; MinIO
+    // makes none on a key whose latest is a marker and answers with that marker's id.
+    hold.release();
+    const outcome = await first;
+    expect(outcome.targetVersionId ?? outcome.detail).toBeDefined();
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${v1.entry.versionId}`, 'DM']);
   }, 60_000);
 });

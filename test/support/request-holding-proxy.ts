@@ -3,6 +3,15 @@ import type net from 'node:net';
 
 type RequestMatch = (method: string, url: URL) => boolean;
 
+interface Hold {
+  matches: RequestMatch;
+  /** 'request': held before it reaches the server; 'response': the server's answer is held. */
+  stage: 'request' | 'response';
+  held: () => void;
+  release: Promise<void>;
+  clientGone: () => void;
+}
+
 /**
  * A loopback HTTP proxy in front of a real S3 server that can hold one whole request (body
  * read) before it reaches the server, and deliver it later even if the client gave up on it:
@@ -11,12 +20,9 @@ type RequestMatch = (method: string, url: URL) => boolean;
 export class RequestHoldingProxy {
   private server?: http.Server;
   private readonly sockets = new Set<net.Socket>();
-  private hold?: {
-    matches: RequestMatch;
-    held: () => void;
-    release: Promise<void>;
-    clientGone: () => void;
-  };
+  private hold?: Hold;
+  /** Every request forwarded, in order: `METHOD path?query`. */
+  readonly log: string[] = [];
   port = 0;
 
   constructor(private readonly upstream: URL) {}
@@ -37,8 +43,12 @@ export class RequestHoldingProxy {
           res.on('close', () => {
             if (!res.writableFinished) hold.clientGone();
           });
-          hold.held();
-          void hold.release.then(() => this.forward(req, Buffer.concat(chunks), res));
+          if (hold.stage === 'request') {
+            hold.held();
+            void hold.release.then(() => this.forward(req, Buffer.concat(chunks), res));
+          } else {
+            this.forward(req, Buffer.concat(chunks), res, hold);
+          }
         } else {
           this.forward(req, Buffer.concat(chunks), res);
         }
@@ -53,27 +63,53 @@ export class RequestHoldingProxy {
   }
 
   /**
-   * Holds the next request that matches until `release()` is called. `held` resolves once it
-   * is held; `clientGone` once its client closed the connection (an aborted request).
+   * Holds the next request that matches until `release()` is called: the request itself, or
+   * with `stage` 'response' the server's whole answer to it (the server acts at once). `held`
+   * resolves once it is held; `clientGone` once its client closed the connection (an aborted
+   * request).
    */
-  holdNext(matches: RequestMatch): { held: Promise<void>; clientGone: Promise<void>; release: () => void } {
+  holdNext(
+    matches: RequestMatch,
+    stage: Hold['stage'] = 'request',
+  ): { held: Promise<void>; clientGone: Promise<void>; release: () => void } {
     let held!: () => void;
     let clientGone!: () => void;
     let release!: () => void;
     const heldPromise = new Promise<void>((r) => (held = r));
     const gonePromise = new Promise<void>((r) => (clientGone = r));
     const released = new Promise<void>((r) => (release = r));
-    this.hold = { matches, held, release: released, clientGone };
+    this.hold = { matches, stage, held, release: released, clientGone };
     return { held: heldPromise, clientGone: gonePromise, release };
   }
 
-  /** Sends the request on; its answer goes back to the client if it is still there. */
-  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+  /**
+   * Sends the request on; its answer goes back to the client if it is still there (with a
+   * response hold: once the server has answered in full and the hold is released, as from the
+   * socket of a frozen client).
+   */
+  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, hold?: Hold): void {
     const headers = { ...req.headers, 'content-length': String(body.length) };
     delete headers['transfer-encoding'];
+    this.log.push(`${req.method ?? '?'} ${req.url ?? ''}`);
     const upstream = http.request(
       { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers },
       (answer) => {
+        const reply = (chunks: Buffer[]) => {
+          if (res.destroyed) return;
+          const answerHeaders = { ...answer.headers, 'content-length': String(Buffer.concat(chunks).length) };
+          delete answerHeaders['transfer-encoding'];
+          res.writeHead(answer.statusCode ?? 502, answerHeaders);
+          res.end(Buffer.concat(chunks));
+        };
+        if (hold) {
+          const chunks: Buffer[] = [];
+          answer.on('data', (c: Buffer) => chunks.push(c));
+          answer.on('end', () => {
+            hold.held();
+            void hold.release.then(() => reply(chunks));
+          });
+          return;
+        }
         if (res.destroyed) {
           answer.resume();
           return;

@@ -26,7 +26,7 @@ export class EngineProcess {
   private readyFrom = 0;
 
   constructor(
-    readonly name: 'worker' | 'populator',
+    readonly name: 'worker' | 'worker-2' | 'populator',
     private readonly readyMessage: string,
     readonly logFile: string,
     entry: string,
@@ -144,6 +144,8 @@ export interface EngineOptions {
   twoWay?: boolean;
   /** Changes the config file after `replication setup` wrote it (e.g. a tag filter). */
   editConfig?: (raw: RawEngineConfig, engine: ScenarioEngine) => void;
+  /** Worker processes polling the same task queues (default 1). */
+  workers?: 1 | 2;
 }
 
 let engines = 0;
@@ -162,6 +164,8 @@ export class ScenarioEngine {
   readonly configPath: string;
   config!: EngineConfig;
   worker!: EngineProcess;
+  /** The second worker process when `workers` is 2: same config, same task queues. */
+  secondWorker?: EngineProcess;
   populator!: EngineProcess;
   readonly setupLog: string[] = [];
 
@@ -246,15 +250,18 @@ export class ScenarioEngine {
         ? { CRR_WORKFLOW_BUNDLE: process.env.CRR_FAULT_WORKFLOW_BUNDLE }
         : {}),
     };
-    this.worker = new EngineProcess(
-      'worker',
-      'worker ready',
-      path.join(this.dir, 'worker.log'),
-      'workers/main.ts',
-      WORKER_NODE_FLAGS,
-      this.configPath,
-      env,
-    );
+    const workerProcess = (name: 'worker' | 'worker-2') =>
+      new EngineProcess(
+        name,
+        'worker ready',
+        path.join(this.dir, `${name}.log`),
+        'workers/main.ts',
+        WORKER_NODE_FLAGS,
+        this.configPath,
+        env,
+      );
+    this.worker = workerProcess('worker');
+    if (this.options.workers === 2) this.secondWorker = workerProcess('worker-2');
     this.populator = new EngineProcess(
       'populator',
       'populator consuming',
@@ -264,7 +271,12 @@ export class ScenarioEngine {
       this.configPath,
       env,
     );
-    await Promise.all([this.worker.waitReady(), this.populator.waitReady()]);
+    await Promise.all(this.processes.map((p) => p.waitReady()));
+  }
+
+  /** Every engine process of the scenario: the worker(s) and the populator. */
+  get processes(): EngineProcess[] {
+    return [this.worker, ...(this.secondWorker ? [this.secondWorker] : []), this.populator];
   }
 
   /**
@@ -297,7 +309,7 @@ export class ScenarioEngine {
     const lines: string[] = [];
     for (const key of keys.filter(Boolean).slice(0, 4)) {
       const needle = `"key":${JSON.stringify(key)}`;
-      for (const p of [this.worker, this.populator]) {
+      for (const p of this.processes) {
         lines.push(
           ...p
             .grep({ test: (l: string) => l.includes(needle) } as RegExp, perKey)
@@ -306,13 +318,13 @@ export class ScenarioEngine {
       }
     }
     const problems = /"level":(40|50|60)|"level":"(WARN|ERROR)"|Error/;
-    for (const p of [this.worker, this.populator]) {
+    for (const p of this.processes) {
       lines.push(...p.grep(problems, 5).map((l) => `${p.name}: ${l}`));
     }
     return lines;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.populator?.stop(), this.worker?.stop()]);
+    await Promise.all([this.populator?.stop(), this.worker?.stop(), this.secondWorker?.stop()]);
   }
 }

@@ -208,7 +208,7 @@ export function describeCheck(check: ScenarioCheck, engine: ScenarioEngine): str
     ...(logs.length
       ? ['engine log lines (the first keys above, then the last warnings and errors):', ...logs]
       : []),
-    `engine logs: ${engine.worker.logFile}, ${engine.populator.logFile}`,
+    `engine logs: ${engine.processes.map((p) => p.logFile).join(', ')}`,
   ].join('\n');
 }
 
