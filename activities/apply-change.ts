@@ -79,7 +79,7 @@ async function applyChangeOnce(
   });
 
   let placed: ChangePlacement;
-  const plannedAt = Date.now();
+  const plannedAt = performance.now();
   try {
     placed = await placeChange(ctx, task, pending);
   } catch (err) {
@@ -93,7 +93,7 @@ async function applyChangeOnce(
   // of this attempt. A fenced write proves the target's state when it was sent.
   let view: TargetView = { at: plannedAt, latestId: placed.latest?.versionId };
   const copyFenced = async (entry: TaskEntry, options: { late?: boolean; transfer?: Transfer }) => {
-    const sentAt = Date.now();
+    const sentAt = performance.now();
     const fenced = fence !== undefined;
     const copied = await copyVersion(ctx, task, entry, { ...options, ...(fence ? { fence } : {}) });
     if (copied.copied) {
@@ -165,9 +165,8 @@ async function applyChangeOnce(
     let checkedAt: number;
     try {
       markerId = (await target.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))).VersionId;
-      checkedAt = Date.now();
-      // No version id: an unversioned target, whose copies fail with TARGET_VERSIONING_DISABLED.
-      const check = markerId
+      checkedAt = performance.now();
+      const check = markerNeedsCheck(markerId)
         ? await checkMarkerPlacement(target, bucket, key, markerId, view.latestId)
         : { placement: 'placed' as const };
       if (check.placement === 'misplaced') {
@@ -192,6 +191,18 @@ async function applyChangeOnce(
     view = { at: checkedAt, latestId: markerId };
     if (fencing) fence = { ifNoneMatch: '*' };
     return markerId;
+  }
+
+  /**
+   * Whether the marker the DELETE answered with must be checked. Not without a version id
+   * (an unversioned target, whose copies fail with TARGET_VERSIONING_DISABLED); not when it
+   * is the latest the attempt planned on (MinIO makes no marker on a key whose latest is
+   * one and answers with that marker's id: nothing was written); and not two-way, where
+   * the target's own writes compete by time (last writer wins), so a marker above a newer
+   * local write is not out of place, and a local delete must never be removed.
+   */
+  function markerNeedsCheck(markerId: string | undefined): markerId is string {
+    return markerId !== undefined && markerId !== view.latestId && !(ctx.isTwoWay?.(task) ?? false);
   }
 
   async function sync(segment: SegmentEntry[], targetDeleteMarkers: number): Promise<ReplicationOutcome> {

@@ -25,13 +25,17 @@ export const FRESH_VIEW_MS = 5_000;
 
 /** What an attempt knows of the target's latest entry, and since when (the request that showed it was sent). */
 export interface TargetView {
+  /**
+   * `performance.now()`: monotonic, so a step of the wall clock neither hides an old view nor
+   * ages a new one; it runs on while the process is stopped (SIGSTOP), which is the point.
+   */
   at: number;
   /** The latest entry's version id; undefined when the key had no entries. */
   latestId: string | undefined;
 }
 
 /** Throws TargetChanged (the caller plans again) when `view` is too old to put a marker on. */
-export function assertFreshView(view: TargetView, now = Date.now()): void {
+export function assertFreshView(view: TargetView, now = performance.now()): void {
   const age = now - view.at;
   if (age > FRESH_VIEW_MS) {
     throw new TargetChanged(

@@ -24,7 +24,9 @@ import {
 import { createS3Client } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
+import { documentedPolicy, PolicyInstaller } from '../support/least-privilege';
 import { RequestHoldingProxy } from '../support/request-holding-proxy';
+import { testSecret } from '../support/secure-stack';
 import { orderedHistory } from '../support/s3-helpers';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
@@ -35,20 +37,34 @@ const sourceBucket = uniqueBucket('attempts-src');
 const targetBucket = uniqueBucket('attempts-dst');
 const proxy = new RequestHoldingProxy(new URL(stack.sites.target.endpoint));
 const clients: S3Client[] = [];
+const policies = new PolicyInstaller(stack);
+/** A target user with docs/SECURITY.md's destination policy, which denies version deletes. */
+const leastPrivilegeTarget = {
+  accessKeyId: `crr-attempts-${Date.now().toString(36)}`,
+  secretAccessKey: testSecret('attempts'),
+};
 
 /** One worker's activities; `viaProxy`: its target requests go through the holding proxy. */
-function workerActivities(viaProxy: boolean, conditionalWrites = true): ReplicationActivities {
-  const site = (s: typeof stack.sites.source, endpoint = s.endpoint) => {
+function workerActivities(
+  viaProxy: boolean,
+  conditionalWrites = true,
+  targetCredentials?: { accessKeyId: string; secretAccessKey: string },
+): ReplicationActivities {
+  const site = (
+    s: typeof stack.sites.source,
+    endpoint = s.endpoint,
+    credentials: { accessKeyId: string; secretAccessKey: string } = s,
+  ) => {
     const client = createS3Client({
       endpoint,
       region: s.region,
       forcePathStyle: true,
-      credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     });
     clients.push(client);
     return client;
   };
-  const targetClient = site(stack.sites.target, viaProxy ? proxy.endpoint : undefined);
+  const targetClient = site(stack.sites.target, viaProxy ? proxy.endpoint : undefined, targetCredentials);
   return createReplicationActivities({
     sourceSite: 'source',
     source: site(stack.sites.source),
@@ -116,9 +132,16 @@ beforeAll(async () => {
     );
   }
   await proxy.open();
-}, 60_000);
+  await policies.installUser(
+    'target',
+    `crr-attempts-${targetBucket}`,
+    documentedPolicy('CrrWriteReplicas', { 'TARGET-BUCKET': targetBucket }),
+    leastPrivilegeTarget,
+  );
+}, 120_000);
 
 afterAll(async () => {
+  policies.cleanup();
   await proxy.close();
   for (const client of clients) client.destroy();
 });
@@ -244,15 +267,12 @@ describe('delete markers, which S3 cannot write conditionally', () => {
     !url.search.includes('versionId');
   const isListingOf = (key: string) => (method: string, url: URL) =>
     method === 'GET' && url.searchParams.has('versions') && url.searchParams.get('prefix') === key;
-  /** The late worker's requests to the target that wrote or removed anything for `key`. */
-  const writesOf = (key: string) =>
-    proxy.log.filter(
-      (l) => !l.startsWith('GET ') && !l.startsWith('HEAD ') && decodeURIComponent(l).includes(path(key)),
-    );
-
-  test('a marker delivered after the other worker applied it and a newer version is removed again: the newer version stays the latest', async () => {
-    const key = 'markers/stray κ %+';
-    const late = workerActivities(true);
+  /**
+   * v1 replicated, then deleted on the source: `late` sends the marker's DELETE, held until
+   * another worker has applied the marker and then a newer version v3; released, it puts a
+   * marker above v3. Returns the late attempt's outcome.
+   */
+  async function strayMarkerRace(key: string, late: ReplicationActivities) {
     const prompt = workerActivities(false);
     const { v1, marker } = await replicatedThenDeleted(key, prompt);
     const hold = proxy.holdNext(isMarkerWrite(key));
@@ -261,8 +281,19 @@ describe('delete markers, which S3 cannot write conditionally', () => {
     await runDelete(attempt({ attempt: 2 }), prompt, marker);
     const v3 = await putSource(key, 'three');
     await runCopy(attempt(), prompt, v3);
-    hold.release(); // the held DELETE puts a marker above v3
-    const outcome = await first;
+    hold.release();
+    return { v1, v3, outcome: await first };
+  }
+
+  /** The late worker's requests to the target that wrote or removed anything for `key`. */
+  const writesOf = (key: string) =>
+    proxy.log.filter(
+      (l) => !l.startsWith('GET ') && !l.startsWith('HEAD ') && decodeURIComponent(l).includes(path(key)),
+    );
+
+  test('a marker delivered after the other worker applied it and a newer version is removed again: the newer version stays the latest', async () => {
+    const key = 'markers/stray κ %+';
+    const { v1, v3, outcome } = await strayMarkerRace(key, workerActivities(true));
     expect(outcome.detail).toBe('already replicated');
     expect(await orderedHistory(target, targetBucket, key)).toEqual([
       `v:${v1.entry.versionId}`,
@@ -296,6 +327,23 @@ describe('delete markers, which S3 cannot write conditionally', () => {
       `v:${v1.entry.versionId}`,
       'DM',
       `v:${v3.entry.versionId}`,
+    ]);
+  }, 60_000);
+
+  test('where the target denies version deletes (the documented policy), the stray marker stays and the newer version is put back on top', async () => {
+    const key = 'markers/denied';
+    const { v1, v3, outcome } = await strayMarkerRace(
+      key,
+      workerActivities(true, true, leastPrivilegeTarget),
+    );
+    expect(outcome.detail).toBe('already replicated');
+    const replica3 = `v:${v3.entry.versionId}`;
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([
+      `v:${v1.entry.versionId}`,
+      'DM',
+      replica3,
+      'DM',
+      replica3,
     ]);
   }, 60_000);
 

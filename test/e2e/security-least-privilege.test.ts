@@ -6,11 +6,6 @@
  * user cannot delete a version. (`replication setup` runs with the sites' root keys: it is an
  * administrator's job.)
  */
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -20,37 +15,22 @@ import {
   PutObjectTaggingCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { mcBinary } from '../../bench/baselines';
+import { documentedPolicy, PolicyInstaller } from '../support/least-privilege';
 import { ReplicationHarness } from '../support/replication-harness';
 import { putInParts } from '../support/s3-helpers';
 import { testSecret } from '../support/secure-stack';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
-const run = promisify(execFile);
 const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
 const target = s3ClientFor(stack.sites.target);
 const MiB = 1024 * 1024;
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-lp-policies-'));
+const policies = new PolicyInstaller(stack);
 const users = {
   source: { accessKeyId: `crr-lp-src-${Date.now().toString(36)}`, secretAccessKey: testSecret('lpsrc') },
   target: { accessKeyId: `crr-lp-dst-${Date.now().toString(36)}`, secretAccessKey: testSecret('lpdst') },
 };
 const targetBucket = uniqueBucket('lp-dst');
-
-/** The JSON policy of docs/SECURITY.md whose statements include `sid`, for these buckets. */
-function documentedPolicy(sid: string, buckets: Record<string, string>): string {
-  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'SECURITY.md'), 'utf8');
-  const block = [...doc.matchAll(/```json\n([\s\S]*?)```/g)]
-    .map((m) => m[1]!)
-    .find((b) => b.includes(`"${sid}"`));
-  if (!block) throw new Error(`docs/SECURITY.md has no policy with the statement ${sid}`);
-  let policy = block;
-  for (const [placeholder, bucket] of Object.entries(buckets))
-    policy = policy.replaceAll(placeholder, bucket);
-  JSON.parse(policy);
-  return policy;
-}
 
 const harness = new ReplicationHarness(
   stack,
@@ -65,40 +45,18 @@ const harness = new ReplicationHarness(
   { 'crr-lp-source': users.source, 'crr-lp-target': users.target },
 );
 
-async function mc(...args: string[]): Promise<string> {
-  const binary = mcBinary();
-  if (!binary)
-    throw new Error(
-      'mc is needed to install the policies: built from the Go module proxy (needs Go), see bench/baselines.ts',
-    );
-  const { stdout } = await run(binary, ['--no-color', ...args], {
-    env: { ...process.env, MC_CONFIG_DIR: path.join(dir, 'mc') },
-  });
-  return stdout;
-}
-
-async function installUser(alias: string, site: 'source' | 'target', policyName: string, policy: string) {
-  const s = stack.sites[site];
-  await mc('alias', 'set', alias, s.endpoint, s.accessKeyId, s.secretAccessKey);
-  const file = path.join(dir, `${policyName}.json`);
-  fs.writeFileSync(file, policy);
-  await mc('admin', 'policy', 'create', alias, policyName, file);
-  await mc('admin', 'user', 'add', alias, users[site].accessKeyId, users[site].secretAccessKey);
-  await mc('admin', 'policy', 'attach', alias, policyName, '--user', users[site].accessKeyId);
-}
-
 beforeAll(async () => {
   // The buckets exist before the engine starts: setup (root keys) creates them in harness.start.
   await harness.start();
   const sourcePolicy = documentedPolicy('CrrReadSourceVersions', { 'SOURCE-BUCKET': harness.sourceBucket });
   const targetPolicy = documentedPolicy('CrrWriteReplicas', { 'TARGET-BUCKET': targetBucket });
-  await installUser('lpsrc', 'source', `crr-source-${harness.sourceBucket}`, sourcePolicy);
-  await installUser('lpdst', 'target', `crr-target-${targetBucket}`, targetPolicy);
+  await policies.installUser('source', `crr-source-${harness.sourceBucket}`, sourcePolicy, users.source);
+  await policies.installUser('target', `crr-target-${targetBucket}`, targetPolicy, users.target);
 }, 240_000);
 
 afterAll(async () => {
   await harness.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  policies.cleanup();
 }, 60_000);
 
 describe('the documented least-privilege policies', () => {
