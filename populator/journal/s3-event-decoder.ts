@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { DecodeResult, JournalEntry } from '../../shared/journal-entry';
 import { describeIssue } from '../../shared/zod-issues';
@@ -50,6 +51,19 @@ function decodeKey(raw: string): string {
 
 function refuse(i: number, field: string, problem: string): DecodeResult {
   return { ok: false, reason: `s3 event record ${i}: ${field} ${problem}`, field };
+}
+
+/**
+ * A tag change's sequence: its event time in nanoseconds, the nanoseconds below the
+ * millisecond (which event times do not have) taken from a hash of the whole record. Two
+ * changes of one version in the same millisecond (on one site, or one on each side of a
+ * two-way pair: the key workflow sees both under the same version id) would otherwise get
+ * the same task identity, and the second would be dropped as a redelivery of the first. A
+ * redelivered record is the same bytes, so it keeps its sequence and is still recognised.
+ */
+export function metadataSequence(eventTime: string, record: unknown): string {
+  const fingerprint = createHash('sha256').update(JSON.stringify(record)).digest().readUInt32BE(0);
+  return (BigInt(eventTimeNs(eventTime)) + BigInt(fingerprint % 1_000_000)).toString();
 }
 
 /** S3 event notification records (MinIO, Ceph RGW, AWS): `{ Records: [...] }`. */
@@ -116,11 +130,14 @@ export const s3EventDecoder: JournalDecoder = {
       const replicaMark = userMetadata[REPLICA_STATUS_FIELD] ?? meta['x-amz-replication-status'];
       // A version's sequencer stays the same for every later change of its tags: as the
       // sequence of those changes it would make each one look like a redelivery of the first
-      // (and be dropped as a duplicate), so a metadata change is sequenced by its own time.
+      // (and be dropped as a duplicate), so a metadata change is sequenced by its own time,
+      // with the record's fingerprint below the millisecond (metadataSequence).
       const sequence =
         object.sequencer && operation !== 'metadata'
           ? BigInt(`0x${object.sequencer}`).toString()
-          : eventTimeNs(record.eventTime);
+          : operation === 'metadata'
+            ? metadataSequence(record.eventTime, raw)
+            : eventTimeNs(record.eventTime);
       entries.push({
         bucket: record.s3.bucket.name,
         key,
