@@ -108,14 +108,14 @@ export async function checkMarkerPlacement(
 ): Promise<MarkerCheck> {
   const history = await historyAround(s3, bucket, key, markerId);
   const placement = judgeMarkerPlacement(history, markerId, expectedBelow);
-  const at = history.findIndex((e) => e.versionId === markerId);
-  const below = at >= 0 ? history[at + 1] : undefined;
-  if (placement !== 'misplaced') return { placement, ...(below ? { below } : {}) };
+  const below = history[history.findIndex((e) => e.versionId === markerId) + 1];
+  const found: MarkerCheck = { placement, ...(placement !== 'missing' && below ? { below } : {}) };
+  if (placement !== 'misplaced') return found;
   try {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: markerId }));
-    return { placement, ...(below ? { below } : {}), removed: true };
+    return { ...found, removed: true };
   } catch (err) {
     if (errorCode(err) !== 'AccessDenied') throw err;
-    return { placement, ...(below ? { below } : {}), removed: false };
+    return { ...found, removed: false };
   }
 }

@@ -133,10 +133,10 @@ export const s3EventDecoder: JournalDecoder = {
       // (and be dropped as a duplicate), so a metadata change is sequenced by its own time,
       // with the record's fingerprint below the millisecond (metadataSequence).
       const sequence =
-        object.sequencer && operation !== 'metadata'
-          ? BigInt(`0x${object.sequencer}`).toString()
-          : operation === 'metadata'
-            ? metadataSequence(record.eventTime, raw)
+        operation === 'metadata'
+          ? metadataSequence(record.eventTime, raw)
+          : object.sequencer
+            ? BigInt(`0x${object.sequencer}`).toString()
             : eventTimeNs(record.eventTime);
       entries.push({
         bucket: record.s3.bucket.name,

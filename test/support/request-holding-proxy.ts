@@ -94,19 +94,19 @@ export class RequestHoldingProxy {
     const upstream = http.request(
       { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers },
       (answer) => {
-        const reply = (chunks: Buffer[]) => {
+        const reply = (body: Buffer) => {
           if (res.destroyed) return;
-          const answerHeaders = { ...answer.headers, 'content-length': String(Buffer.concat(chunks).length) };
+          const answerHeaders = { ...answer.headers, 'content-length': String(body.length) };
           delete answerHeaders['transfer-encoding'];
           res.writeHead(answer.statusCode ?? 502, answerHeaders);
-          res.end(Buffer.concat(chunks));
+          res.end(body);
         };
         if (hold) {
           const chunks: Buffer[] = [];
           answer.on('data', (c: Buffer) => chunks.push(c));
           answer.on('end', () => {
             hold.held();
-            void hold.release.then(() => reply(chunks));
+            void hold.release.then(() => reply(Buffer.concat(chunks)));
           });
           return;
         }
