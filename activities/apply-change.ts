@@ -15,6 +15,7 @@ import type { ReplicationContext } from './replication-context';
 import { placeChange, type ChangePlacement } from './target-state';
 import { assertFreshView, checkMarkerPlacement, type TargetView } from './delete-marker-check';
 import { fenceAfterPut, fenceOn, TargetChanged } from './write-fence';
+import { isWriteExpired } from '../clients/s3-expiring-writes';
 
 /**
  * Applies one put or delete marker to the target, idempotently and in the source's order
@@ -186,6 +187,8 @@ async function applyChangeOnce(
       }
     } catch (err) {
       if (err instanceof TargetChanged) throw err;
+      // Refused on arrival, it did not act: what the target holds now is read again.
+      if (isWriteExpired(err)) throw new TargetChanged(`the delete marker: ${err.message}`);
       throw replicationFailure('replicating the delete marker', subject, err);
     }
     view = { at: checkedAt, latestId: markerId };

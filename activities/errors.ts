@@ -1,6 +1,7 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import { classifyError, describeS3Error, errorCode, statusCode } from '../clients/s3-errors';
+import { WRITE_EXPIRED } from '../clients/s3-expiring-writes';
 import { RUN_AS_REGULAR_ACTIVITY } from '../shared/copy-plan';
 import { failureCodeOf, type FailureCode } from '../shared/failure-codes';
 
@@ -57,6 +58,8 @@ export function failureCode(step: string, err: unknown): FailureCode {
   if (/size mismatch|checksum mismatch|arrived corrupted/i.test((err as Error)?.message ?? ''))
     return 'CHECKSUM_MISMATCH';
   switch (code) {
+    case WRITE_EXPIRED:
+      return 'WRITE_EXPIRED';
     case 'NoSuchVersion':
     case 'NoSuchKey':
       return 'SOURCE_VERSION_MISSING';

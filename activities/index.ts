@@ -3,7 +3,9 @@ import { Context } from '@temporalio/activity';
 import type { Transfer } from '../shared/copy-plan';
 import type { ReplicationOutcome, ReplicationTask } from '../shared/replication-task';
 import { applyChange } from './apply-change';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { cancellableClient } from './cancellation';
+import { UnansweredWrites } from '../clients/s3-expiring-writes';
 import { KeyGate } from './key-gate';
 import { keepHeartbeating } from './heartbeats';
 import type { PendingChange } from './placement';
@@ -50,24 +52,27 @@ export function createReplicationActivities(
   };
 
   // An attempt's requests end with it (cancellation.ts): a timed-out attempt stops writing.
-  const attemptContext = (task: ReplicationTask): ReplicationContext => {
+  // Its unconditional writes expire in flight; those left unanswered are noted in `unanswered`.
+  const attemptContext = (task: ReplicationTask, unanswered: UnansweredWrites): ReplicationContext => {
     const base = contextFor(task);
     const signal = Context.current().cancellationSignal;
     // Each request in flight listens on it: a multipart copy's parts, its source GETs.
     setMaxListeners(MAX_REQUESTS_PER_ATTEMPT, signal);
+    const bound = (client: S3Client) => cancellableClient(client, signal, unanswered);
     const sourceClient = base.sourceClient;
     return {
       ...base,
-      source: cancellableClient(base.source, signal),
-      targetClient: (site) => cancellableClient(base.targetClient(site), signal),
-      ...(sourceClient
-        ? { sourceClient: (site: string) => cancellableClient(sourceClient(site), signal) }
-        : {}),
+      source: bound(base.source),
+      targetClient: (site) => bound(base.targetClient(site)),
+      ...(sourceClient ? { sourceClient: (site: string) => bound(sourceClient(site)) } : {}),
     };
   };
 
   const gate = new KeyGate();
-  const tracked = async (task: ReplicationTask, work: () => Promise<ReplicationOutcome>) => {
+  const tracked = async (
+    task: ReplicationTask,
+    work: (unanswered: UnansweredWrites) => Promise<ReplicationOutcome>,
+  ) => {
     const activity = Context.current();
     const attempt = activity.info.attempt;
     const log = ctx.logger.child({
@@ -83,12 +88,25 @@ export function createReplicationActivities(
     const measured = metrics.attemptStarted(task);
     const stopHeartbeats = keepHeartbeating();
     try {
-      // One attempt at a time per target key in this worker (key-gate.ts).
+      // One attempt at a time per target key in this worker (key-gate.ts), held on until
+      // the attempt's unanswered writes have expired.
+      const unanswered = new UnansweredWrites();
       const outcome = await gate.run(
         `${task.target.site}\u0000${task.target.bucket}\u0000${task.entry.key}`,
         activity.cancellationSignal,
-        work,
-        () => log.info('waiting for an earlier attempt on this key in this worker to end'),
+        () => work(unanswered),
+        {
+          onWait: () => log.info('waiting for an earlier attempt on this key in this worker to end'),
+          settled: () => {
+            const ms = unanswered.remainingMs();
+            if (ms > 0)
+              log.info(
+                { ms: Math.round(ms) },
+                'a write of this attempt got no answer: the key waits until its signature has expired',
+              );
+            return unanswered.settled();
+          },
+        },
       );
       measured.succeeded(outcome);
       await announced.completed(outcome);
@@ -112,22 +130,22 @@ export function createReplicationActivities(
       pending: PendingChange[] = [],
       transfer?: Transfer,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => applyChange(attemptContext(task), task, pending, transfer));
+      return tracked(task, (u) => applyChange(attemptContext(task, u), task, pending, transfer));
     },
     async replicateObjectTags(
       task: ReplicationTask,
       knownTargetVersionId?: string,
       options?: TagsOptions,
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () =>
-        replicateObjectTags(attemptContext(task), task, knownTargetVersionId, options),
+      return tracked(task, (u) =>
+        replicateObjectTags(attemptContext(task, u), task, knownTargetVersionId, options),
       );
     },
     async replicateDeleteMarker(
       task: ReplicationTask,
       pending: PendingChange[] = [],
     ): Promise<ReplicationOutcome> {
-      return tracked(task, () => replicateDeleteMarker(attemptContext(task), task, pending));
+      return tracked(task, (u) => replicateDeleteMarker(attemptContext(task, u), task, pending));
     },
     /** Used by the workflow for the FAILED status, which no activity attempt can report itself. */
     async publishReplicationStatus(events: StatusEvent[]): Promise<void> {

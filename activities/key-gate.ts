@@ -17,9 +17,16 @@ export class KeyGate {
 
   /**
    * Runs `work` once the earlier attempts on `key` have settled. `onWait` is called when it
-   * has to wait; `signal` (the attempt's cancellation) ends the wait with its reason.
+   * has to wait; `signal` (the attempt's cancellation) ends the wait with its reason. After
+   * `work`, the key stays held until `settled` resolves: writes of the attempt that got no
+   * answer may still act on the target until they expire (clients/s3-expiring-writes.ts).
    */
-  async run<T>(key: string, signal: AbortSignal, work: () => Promise<T>, onWait?: () => void): Promise<T> {
+  async run<T>(
+    key: string,
+    signal: AbortSignal,
+    work: () => Promise<T>,
+    { onWait, settled }: { onWait?: () => void; settled?: () => Promise<void> } = {},
+  ): Promise<T> {
     const before = this.tails.get(key);
     let release!: () => void;
     const mine = new Promise<void>((resolve) => (release = resolve));
@@ -33,8 +40,13 @@ export class KeyGate {
       }
       return await work();
     } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      const done = () => {
+        release();
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+      };
+      // The attempt's own result is not delayed; only the next attempt on the key waits.
+      if (settled) void settled().then(done, done);
+      else done();
     }
   }
 }

@@ -12,6 +12,13 @@ import { replicationWorkflowId, searchableKey } from '../shared/workflow-id';
 
 /** How tasks reach the per-key replication workflows: the populator's journal and backfills share it. */
 
+/**
+ * Small copies run as local activities inside a workflow task; a longer task timeout spares
+ * the heartbeat tasks the SDK adds to the history when one of them is slow. It also sets when
+ * another worker may take over a frozen worker's key (clients/s3-expiring-writes.ts).
+ */
+export const WORKFLOW_TASK_TIMEOUT = '30 seconds';
+
 export function replicationSettings(config: EngineConfig): ReplicateKeyInput['settings'] {
   const p = config.policy;
   return {
@@ -88,9 +95,7 @@ export async function signalReplicationTasks(
     ],
     signal: replicationTasksSignal,
     signalArgs: [tasks],
-    // Small copies run as local activities inside a workflow task; a longer task timeout spares
-    // the heartbeat tasks the SDK adds to the history when one of them is slow.
-    workflowTaskTimeout: '30 seconds',
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     // What the Temporal Web UI shows as the run's title.
     staticSummary: `${entry.sourceSite !== undefined ? `${entry.sourceSite}: ` : ''}s3://${entry.bucket}/${entry.key} → ${target.site}`,
     typedSearchAttributes: [

@@ -32,6 +32,7 @@ const PERMANENT_CODES = new Set([
 ]);
 
 const TRANSIENT_CODES = new Set([
+  'WriteExpired', // s3-expiring-writes.ts: it did not act; sent again, it reaches the target in time
   'SlowDown',
   'Throttling',
   'ThrottlingException',

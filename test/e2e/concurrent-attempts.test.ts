@@ -9,6 +9,8 @@
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
+  GetObjectTaggingCommand,
+  PutObjectTaggingCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
@@ -24,6 +26,7 @@ import {
 import { createS3Client } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
+import { WRITE_TTL_SECONDS } from '../../clients/s3-expiring-writes';
 import { documentedPolicy, PolicyInstaller } from '../support/least-privilege';
 import { RequestHoldingProxy } from '../support/request-holding-proxy';
 import { testSecret } from '../support/secure-stack';
@@ -114,6 +117,8 @@ function runCopy(
 ): Promise<ReplicationOutcome> {
   return env.run(() => worker.copyObjectVersion(task));
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 let sequence = 0;
 async function putSource(key: string, body: string): Promise<ReplicationTask> {
@@ -268,21 +273,39 @@ describe('delete markers, which S3 cannot write conditionally', () => {
   const isListingOf = (key: string) => (method: string, url: URL) =>
     method === 'GET' && url.searchParams.has('versions') && url.searchParams.get('prefix') === key;
   /**
-   * v1 replicated, then deleted on the source: `late` sends the marker's DELETE, held until
-   * another worker has applied the marker and then a newer version v3; released, it puts a
-   * marker above v3. Returns the late attempt's outcome.
+   * v1 replicated, then deleted on the source: `late` sends the marker's DELETE, held (or,
+   * with `stage` 'response', the answer to the request `holds` matches) until another worker
+   * has applied the marker and then a newer version v3, and at least `releaseAfterMs` after
+   * it was held; released, it would put a marker above v3. Returns the late attempt's outcome
+   * and the requests sent through the proxy meanwhile.
    */
-  async function strayMarkerRace(key: string, late: ReplicationActivities) {
+  async function strayMarkerRace(
+    key: string,
+    late: ReplicationActivities,
+    { holds = isMarkerWrite(key), stage = 'request' as 'request' | 'response', releaseAfterMs = 0 } = {},
+  ) {
     const prompt = workerActivities(false);
     const { v1, marker } = await replicatedThenDeleted(key, prompt);
-    const hold = proxy.holdNext(isMarkerWrite(key));
+    const logFrom = proxy.log.length;
+    const hold = proxy.holdNext(holds, stage);
     const first = runDelete(attempt(), late, marker);
     await hold.held;
+    const heldAt = Date.now();
     await runDelete(attempt({ attempt: 2 }), prompt, marker);
     const v3 = await putSource(key, 'three');
     await runCopy(attempt(), prompt, v3);
+    await sleep(releaseAfterMs - (Date.now() - heldAt));
     hold.release();
-    return { v1, v3, outcome: await first };
+    return { v1, v3, outcome: await first, requests: proxy.log.slice(logFrom) };
+  }
+
+  /** The history every marker race must leave: v1, the marker, v3 the latest. */
+  async function expectMarkerBetween(key: string, v1: ReplicationTask, v3: ReplicationTask) {
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([
+      `v:${v1.entry.versionId}`,
+      'DM',
+      `v:${v3.entry.versionId}`,
+    ]);
   }
 
   /** The late worker's requests to the target that wrote or removed anything for `key`. */
@@ -295,39 +318,22 @@ describe('delete markers, which S3 cannot write conditionally', () => {
     const key = 'markers/stray κ %+';
     const { v1, v3, outcome } = await strayMarkerRace(key, workerActivities(true));
     expect(outcome.detail).toBe('already replicated');
-    expect(await orderedHistory(target, targetBucket, key)).toEqual([
-      `v:${v1.entry.versionId}`,
-      'DM',
-      `v:${v3.entry.versionId}`,
-    ]);
+    await expectMarkerBetween(key, v1, v3);
     // It was the late attempt's own marker that went: a version delete of it, sent by that attempt.
     expect(writesOf(key).filter((l) => l.startsWith('DELETE ') && l.includes('versionId='))).toHaveLength(1);
   }, 60_000);
 
   test('an attempt that finds its view of the target old (a frozen worker resuming) reads it again and writes no marker', async () => {
     const key = 'markers/frozen-view';
-    const late = workerActivities(true);
-    const prompt = workerActivities(false);
-    const { v1, marker } = await replicatedThenDeleted(key, prompt);
-    const logFrom = proxy.log.length;
     // The target answers the late attempt's listing at once; the answer waits, as in a frozen worker's socket.
-    const hold = proxy.holdNext(isListingOf(key), 'response');
-    const first = runDelete(attempt(), late, marker);
-    await hold.held;
-    const heldAt = Date.now();
-    await runDelete(attempt({ attempt: 2 }), prompt, marker);
-    const v3 = await putSource(key, 'three');
-    await runCopy(attempt(), prompt, v3);
-    await new Promise((r) => setTimeout(r, Math.max(0, FRESH_VIEW_MS + 500 - (Date.now() - heldAt))));
-    hold.release();
-    const outcome = await first;
+    const { v1, v3, outcome, requests } = await strayMarkerRace(key, workerActivities(true), {
+      holds: isListingOf(key),
+      stage: 'response',
+      releaseAfterMs: FRESH_VIEW_MS + 500,
+    });
     expect(outcome.detail).toBe('already replicated');
-    expect(proxy.log.slice(logFrom).filter((l) => l.startsWith('DELETE '))).toEqual([]);
-    expect(await orderedHistory(target, targetBucket, key)).toEqual([
-      `v:${v1.entry.versionId}`,
-      'DM',
-      `v:${v3.entry.versionId}`,
-    ]);
+    expect(requests.filter((l) => l.startsWith('DELETE '))).toEqual([]);
+    await expectMarkerBetween(key, v1, v3);
   }, 60_000);
 
   test('where the target denies version deletes (the documented policy), the stray marker stays and the newer version is put back on top', async () => {
@@ -347,6 +353,45 @@ describe('delete markers, which S3 cannot write conditionally', () => {
     ]);
   }, 60_000);
 
+  test('a marker held past its signature lifetime is refused on arrival: no stray marker, nothing to remove', async () => {
+    const key = 'markers/expired κ %+';
+    const { v1, v3, outcome, requests } = await strayMarkerRace(key, workerActivities(true), {
+      releaseAfterMs: WRITE_TTL_SECONDS * 1000 + 1_000,
+    });
+    expect(outcome.detail).toBe('already replicated');
+    const deletes = requests.filter((l) => l.startsWith('DELETE '));
+    // The marker write carried its lifetime; no version delete was needed after it.
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]).toContain(`X-Amz-Expires=${WRITE_TTL_SECONDS}`);
+    await expectMarkerBetween(key, v1, v3);
+  }, 60_000);
+
+  test("a cancelled attempt's unanswered marker keeps the key in its worker until it expired: delivered right after, it is refused", async () => {
+    const key = 'markers/cancelled-unanswered';
+    const worker = workerActivities(true);
+    const { v1, marker } = await replicatedThenDeleted(key, workerActivities(false));
+    const hold = proxy.holdNext(isMarkerWrite(key));
+    const env = attempt();
+    const first = runDelete(env, worker, marker).then(
+      () => 'completed',
+      () => 'failed',
+    );
+    await hold.held;
+    const heldAt = performance.now();
+    env.cancel('TIMED_OUT');
+    await hold.clientGone;
+    expect(await first).toBe('failed'); // the attempt itself ends at once
+    await runDelete(attempt({ attempt: 2 }), worker, marker);
+    // The next attempt on the key waited for the unanswered marker's signature to expire.
+    expect(performance.now() - heldAt).toBeGreaterThanOrEqual(WRITE_TTL_SECONDS * 1000 - 100);
+    const v3 = await putSource(key, 'three');
+    await runCopy(attempt(), worker, v3);
+    // Delivered now, as from a healed partition: had the key not waited, it would land above v3.
+    hold.release();
+    await sleep(1_000);
+    await expectMarkerBetween(key, v1, v3);
+  }, 60_000);
+
   test('two workers applying one marker at the same moment leave one marker', async () => {
     const key = 'markers/both';
     const a = workerActivities(true);
@@ -363,4 +408,56 @@ describe('delete markers, which S3 cannot write conditionally', () => {
     expect(outcome.targetVersionId ?? outcome.detail).toBeDefined();
     expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${v1.entry.versionId}`, 'DM']);
   }, 60_000);
+});
+
+describe('tag sets, which S3 cannot write conditionally', () => {
+  const tagsTask = (key: string, versionId: string): ReplicationTask => {
+    const task = putTask(key, versionId, String(++sequence).padStart(20, '0'));
+    return { ...task, entry: { ...task.entry, operation: 'metadata', size: 0 } };
+  };
+  const setSourceTags = (key: string, VersionId: string, value: string) =>
+    source.send(
+      new PutObjectTaggingCommand({
+        Bucket: sourceBucket,
+        Key: key,
+        VersionId,
+        Tagging: { TagSet: [{ Key: 'stage', Value: value }] },
+      }),
+    );
+  const isTagWrite = (key: string) => (method: string, url: URL) =>
+    method === 'PUT' &&
+    decodeURIComponent(url.pathname) === `/${targetBucket}/${key}` &&
+    url.searchParams.has('tagging');
+
+  test('an older tag set delivered late is refused: the newer tags stay on the replica', async () => {
+    const key = 'tags/late κ %+';
+    const late = workerActivities(true);
+    const prompt = workerActivities(false);
+    const v1 = await putSource(key, 'tagged');
+    const copied = await runCopy(attempt(), prompt, v1);
+    const versionId = v1.entry.versionId;
+    await setSourceTags(key, versionId, 'first');
+    const hold = proxy.holdNext(isTagWrite(key));
+    const first = env(late, tagsTask(key, versionId));
+    await hold.held;
+    const heldAt = Date.now();
+    // Meanwhile the tags change again and another worker replicates the newer set.
+    await setSourceTags(key, versionId, 'second');
+    await env(prompt, tagsTask(key, versionId));
+    await sleep(WRITE_TTL_SECONDS * 1000 + 1_000 - (Date.now() - heldAt));
+    hold.release();
+    // Refused without acting, the late attempt fails for a retry (which finds the tags agree).
+    await expect(first).rejects.toThrow(/^\[WRITE_EXPIRED\] replicating tags failed/);
+    await expect(first).rejects.toMatchObject({ nonRetryable: false });
+    const tags = await target.send(
+      new GetObjectTaggingCommand({ Bucket: targetBucket, Key: key, VersionId: copied.targetVersionId }),
+    );
+    expect(tags.TagSet?.find((t) => t.Key === 'stage')?.Value).toBe('second');
+    const retry = await env(late, tagsTask(key, versionId), 2);
+    expect(retry.detail).toMatch(/^already replicated/);
+  }, 60_000);
+
+  function env(worker: ReplicationActivities, task: ReplicationTask, n = 1): Promise<ReplicationOutcome> {
+    return attempt({ attempt: n }).run(() => worker.replicateObjectTags(task));
+  }
 });

@@ -22,12 +22,7 @@ describe('KeyGate: one attempt at a time per key', () => {
       await first.promise;
       order.push('a end');
     });
-    const b = gate.run(
-      'k',
-      never,
-      async () => void order.push('b'),
-      () => waited++,
-    );
+    const b = gate.run('k', never, async () => void order.push('b'), { onWait: () => waited++ });
     const other = gate.run('other', never, async () => void order.push('other'));
     await other;
     await tick();
