@@ -23,6 +23,7 @@ import type { ReplicationContext } from './replication-context';
 import { isGone } from '../clients/s3-errors';
 import { openSourceVersion, tagsMatch, type SourceVersion } from './source-version';
 import { isFenceRejection, TargetChanged, type WriteFence } from './write-fence';
+import { isWriteExpired } from '../clients/s3-expiring-writes';
 
 export type VersionCopy =
   | ({ copied: true } & CopiedData)
@@ -132,6 +133,9 @@ export async function copyVersion(
         { cause: err },
       );
     }
+    // Refused on arrival, it did not act: what the target holds now is read again.
+    if (isWriteExpired(err))
+      throw new TargetChanged(`${describeSubject(subject)}: ${err.message}`, { cause: err });
     throw replicationFailure(
       'copying data',
       subject,

@@ -1,6 +1,7 @@
 /**
  * Writes that expire in flight. S3 cannot make a delete marker, a tag set or a server-side
- * copy conditional on the target's state (MinIO ignores If-Match on DELETE), so such a write
+ * copy conditional on the target's state (MinIO ignores If-Match on DELETE), and the fence of
+ * a PUT (write-fence.ts) cannot tell a version from one with the same bytes, so such a write
  * lands whenever it reaches the target: a request held in a frozen server's socket buffer,
  * a retransmitted segment after a network partition heals, or one sent by a worker frozen or
  * killed after signing it, can arrive after another attempt replicated newer changes, and
@@ -150,18 +151,19 @@ function expiringSignature(config: SigningConfig, ttlSeconds: number, unanswered
     };
 }
 
-/** MinIO and AWS answer AccessDenied "Request has expired"; any 403 after the lifetime is taken as one. */
+/**
+ * MinIO and AWS answer AccessDenied "Request has expired". Another store's 403 that came after
+ * the lifetime is taken as one too, unless it says the access itself is denied (a policy).
+ */
 function isExpiryRefusal(err: unknown, sentAt: number, ttlSeconds: number): boolean {
   const message = (err as Error)?.message ?? '';
-  return /expired/i.test(message) || performance.now() - sentAt >= ttlSeconds * 1000;
+  if (/expired/i.test(message)) return true;
+  return !/access denied/i.test(message) && performance.now() - sentAt >= ttlSeconds * 1000;
 }
 
 const MIDDLEWARE_NAME = 'crrExpiringSignature';
 
-/**
- * Makes `command` (a DeleteObject, PutObjectTagging, DeleteObjectTagging or CopyObject sent
- * through `client`) expire WRITE_TTL_SECONDS after it is signed. Idempotent per command.
- */
+/** Makes `command`, sent through `client`, expire WRITE_TTL_SECONDS after it is signed. Idempotent per command. */
 export function makeExpiring<C extends { middlewareStack: { identify(): string[] } }>(
   client: S3Client,
   command: C,

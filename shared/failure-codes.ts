@@ -14,7 +14,7 @@ export const FAILURE_CODES = {
   SOURCE_UNREACHABLE: 'no answer from the source site (connection refused, reset or timed out)',
   TARGET_UNREACHABLE: 'no answer from the destination site (connection refused, reset or timed out)',
   WRITE_EXPIRED:
-    'a delete marker, tag set or restoring copy reached the destination after its signature expired (a slow network or site) and was refused without acting',
+    'a write reached the destination more than 3 s after it was signed (a slow network or site) and was refused without acting',
   TARGET_CHANGED:
     "the destination key's latest version kept changing under the engine's conditional writes (another writer)",
   CHECKSUM_MISMATCH: 'the bytes on the destination differ from the source (size, MD5 or multipart ETag)',

@@ -188,6 +188,30 @@ describe('an attempt given up on still writing beside the next one', () => {
     }, 60_000);
   }
 
+  test("two workers, the first one's PUT of the same bytes as the replica below delivered late: refused as expired, one replica", async () => {
+    // The fence cannot tell the two versions apart (one ETag); the write's lifetime can.
+    const key = 'race-same-bytes/κλειδί %+';
+    const late = workerActivities(true);
+    const prompt = workerActivities(false);
+    const earlier = await putSource(key, 'the same bytes');
+    await runCopy(attempt(), prompt, earlier);
+    const task = await putSource(key, 'the same bytes');
+    const hold = proxy.holdNext(isPutOf(key));
+    const first = runCopy(attempt(), late, task);
+    await hold.held;
+    const heldAt = Date.now();
+    const second = await runCopy(attempt({ attempt: 2 }), prompt, task);
+    await sleep(WRITE_TTL_SECONDS * 1000 + 1_000 - (Date.now() - heldAt));
+    hold.release();
+    const firstOutcome = await first;
+    expect(firstOutcome.detail).toBe('already replicated');
+    expect(firstOutcome.targetVersionId).toBe(second.targetVersionId);
+    expect(await orderedHistory(target, targetBucket, key)).toEqual([
+      `v:${earlier.entry.versionId}`,
+      `v:${task.entry.versionId}`,
+    ]);
+  }, 60_000);
+
   test('in one worker: the next attempt waits for the earlier one still writing, then finds its replica', async () => {
     const key = 'same-worker/wait';
     const worker = workerActivities(true);
