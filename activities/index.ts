@@ -52,7 +52,7 @@ export function createReplicationActivities(
   };
 
   // An attempt's requests end with it (cancellation.ts): a timed-out attempt stops writing.
-  // Its unconditional writes expire in flight; those left unanswered are noted in `unanswered`.
+  // Its writes expire in flight; those left unanswered are noted in `unanswered`.
   const attemptContext = (task: ReplicationTask, unanswered: UnansweredWrites): ReplicationContext => {
     const base = contextFor(task);
     const signal = Context.current().cancellationSignal;
