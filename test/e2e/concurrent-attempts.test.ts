@@ -485,3 +485,67 @@ describe('tag sets, which S3 cannot write conditionally', () => {
     return attempt({ attempt: n }).run(() => worker.replicateObjectTags(task));
   }
 });
+
+describe("writes dated by the target's clock", () => {
+  // The worker's clock 10 minutes off the target's (within the 15 minutes S3 allows for
+  // header-signed requests): a write signed by the worker's own clock would reach the target
+  // expired (or valid for 10 minutes). The SDK's offset, taken from the Date header of the
+  // first answer, dates it by the target's clock.
+  test.each([
+    ['behind', -600_000],
+    ['ahead of', 600_000],
+  ])(
+    'with the worker clock 10 minutes %s the target: copies, tags and markers land',
+    async (_how, skew) => {
+      const key = `clock/${skew > 0 ? 'ahead' : 'behind'} κ %+`;
+      const worker = workerActivities(true); // a new client: no offset measured yet
+      const logFrom = proxy.log.length;
+      const v1 = await putSource(key, 'one');
+      const deleted = await source.send(new DeleteObjectCommand({ Bucket: sourceBucket, Key: key }));
+      const next = () => String(++sequence).padStart(20, '0');
+      const tagsTask = { ...v1, entry: { ...v1.entry, operation: 'metadata' as const, sequence: next() } };
+      const markerTask = putTask(key, deleted.VersionId!, next());
+      const realNow = Date.now.bind(Date);
+      const skewed = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+      try {
+        const copied = await runCopy(attempt(), worker, v1);
+        expect(copied.targetVersionId).toBeDefined();
+        // A tag change after the copy, so that the tags activity writes.
+        await source.send(
+          new PutObjectTaggingCommand({
+            Bucket: sourceBucket,
+            Key: key,
+            VersionId: v1.entry.versionId,
+            Tagging: { TagSet: [{ Key: 'clock', Value: 'skewed' }] },
+          }),
+        );
+        const tagged: ReplicationOutcome = await attempt().run(() => worker.replicateObjectTags(tagsTask));
+        expect(tagged.detail).toBe('1 tags');
+        const marker: ReplicationOutcome = await attempt().run(() =>
+          worker.replicateDeleteMarker({
+            ...markerTask,
+            entry: { ...markerTask.entry, operation: 'delete-marker', size: 0 },
+          }),
+        );
+        expect(marker.targetVersionId).toBeDefined();
+      } finally {
+        skewed.mockRestore();
+      }
+      expect(await orderedHistory(target, targetBucket, key)).toEqual([`v:${v1.entry.versionId}`, 'DM']);
+      // Every write was dated by the target's clock (this machine's), not the skewed one.
+      const dates = proxy.log
+        .slice(logFrom)
+        .filter((l) => !l.startsWith('GET ') && !l.startsWith('HEAD '))
+        .map((l) => /X-Amz-Date=(\d{8}T\d{6}Z)/.exec(l)?.[1]);
+      expect(dates.length).toBeGreaterThanOrEqual(3); // PUT, tags, marker
+      for (const date of dates) {
+        expect(date).toBeDefined();
+        const at = Date.parse(
+          date!.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'),
+        );
+        expect(Math.abs(at - Date.now())).toBeLessThan(60_000);
+      }
+    },
+    60_000,
+  );
+});
