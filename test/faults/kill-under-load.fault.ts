@@ -3,7 +3,8 @@
  * (about 20 changes/s, unicode/space/%/+/XML/1 KiB keys among them), restarted in place a
  * few seconds later; then the per-key check of both buckets.
  */
-import { ScenarioEngine } from './support/engine';
+import { ScenarioEngine, type EngineOptions } from './support/engine';
+import { RequestHoldingProxy } from '../support/request-holding-proxy';
 import { LoadGenerator, loadKeys } from './support/load';
 import { ProgressMonitor } from './support/progress';
 import { LOAD_SECONDS, scenario, sleep, useFaultStack, type ScenarioRun } from './support/scenario';
@@ -32,10 +33,10 @@ async function underLoad(
   run: ScenarioRun,
   id: string,
   fault: (engine: ScenarioEngine) => Promise<{ downAt: number; readyAt: number }>,
-  workers: 1 | 2 = 1,
+  options: EngineOptions = {},
 ): Promise<void> {
   const s = run.stack;
-  const engine = (run.engine = new ScenarioEngine(s, id, { workers }));
+  const engine = (run.engine = new ScenarioEngine(s, id, options));
   await engine.start();
   const load = new LoadGenerator(s.source, engine.sourceBucket, loadKeys(200), { rate: 20 });
   const monitor = new ProgressMonitor(s.target, engine.targetBucket);
@@ -176,6 +177,52 @@ scenario(
         await engine.worker.proc.signal('SIGCONT');
         return { downAt, readyAt: Date.now() };
       },
-      2,
+      { workers: 2 },
     ),
+);
+
+/**
+ * Writes that reach the target long after their attempts gave up on them: a proxy between
+ * the worker and the target holds every write (PUT, DELETE, POST) for 130 s while reads go
+ * on, past the S3 clients' 2-minute idle timeout and the local activity's start-to-close, so
+ * that every attempt in that time sends its write and is given up on. Then the link heals:
+ * new requests pass at once and the workflows apply what queued up, and the held writes
+ * (delete markers among them, which no fence can refuse) are delivered 20 s later.
+ */
+const PARTITION_MS = 130_000;
+const BACKLOG_DELAY_MS = 20_000;
+scenario(
+  {
+    id: 'late-writes-after-partition',
+    ci: true,
+    title: `writes to the target held for ${PARTITION_MS / 1000} s under load (reads pass), delivered ${BACKLOG_DELAY_MS / 1000} s after the link healed`,
+    timeoutMs: (LOAD_SECONDS + (PARTITION_MS + BACKLOG_DELAY_MS) / 1000 + 600) * 1000,
+  },
+  stack,
+  async (run) => {
+    const link = new RequestHoldingProxy(new URL(run.stack.info.sites.target.endpoint));
+    await link.open();
+    try {
+      await underLoad(
+        run,
+        'late-writes-after-partition',
+        async () => {
+          const downAt = Date.now();
+          link.partitionRequests((method) => method !== 'GET' && method !== 'HEAD');
+          await sleep(PARTITION_MS);
+          const healedAt = Date.now();
+          // The check below runs once the held writes have been answered.
+          run.facts.lateWriteAnswers = await link.heal(BACKLOG_DELAY_MS);
+          return { downAt, readyAt: healedAt };
+        },
+        {
+          editConfig: (raw) => {
+            raw.sites.target!.endpoint = link.endpoint;
+          },
+        },
+      );
+    } finally {
+      await link.close();
+    }
+  },
 );

@@ -21,6 +21,10 @@ export class RequestHoldingProxy {
   private server?: http.Server;
   private readonly sockets = new Set<net.Socket>();
   private hold?: Hold;
+  private partition?: {
+    matches: RequestMatch;
+    held: Array<{ deliver: () => Promise<string>; res: http.ServerResponse }>;
+  };
   /** Every request forwarded, in order: `METHOD path?query`. */
   readonly log: string[] = [];
   port = 0;
@@ -37,6 +41,18 @@ export class RequestHoldingProxy {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const url = new URL(req.url ?? '/', 'http://proxy');
+        if (this.partition?.matches(req.method ?? 'GET', url)) {
+          // Never answered before heal(): its client gives up, and it is delivered all the same.
+          const body = Buffer.concat(chunks);
+          this.partition.held.push({
+            deliver: () =>
+              new Promise<string>((answered) =>
+                this.forward(req, body, res, undefined, (status) => answered(`${req.method} ${status}`)),
+              ),
+            res,
+          });
+          return;
+        }
         const hold = this.hold?.matches(req.method ?? 'GET', url) ? this.hold : undefined;
         if (hold) {
           this.hold = undefined;
@@ -83,17 +99,50 @@ export class RequestHoldingProxy {
   }
 
   /**
+   * From now on, holds every request that matches (others go on) until heal(): a path that
+   * loses some requests for a while and delivers them long afterwards, as a network that heals
+   * or an L7 proxy that replays requests once the server is back.
+   */
+  partitionRequests(matches: RequestMatch): void {
+    this.partition = { matches, held: [] };
+  }
+
+  /**
+   * New requests go on at once. The clients still waiting on held requests get their
+   * connection reset (the path gives up on them, as an L7 proxy does on its client), and every
+   * held request is delivered `backlogDelayMs` later all the same. Resolves once the server
+   * answered them all, with how many got each answer (`DELETE 204`, `PUT 412`, ...).
+   */
+  async heal(backlogDelayMs: number): Promise<Record<string, number>> {
+    const held = this.partition?.held ?? [];
+    this.partition = undefined;
+    for (const { res } of held) res.destroy();
+    await new Promise((resolve) => setTimeout(resolve, backlogDelayMs));
+    const answers = await Promise.all(held.map(({ deliver }) => deliver()));
+    const counts: Record<string, number> = {};
+    for (const answer of answers) counts[answer] = (counts[answer] ?? 0) + 1;
+    return counts;
+  }
+
+  /**
    * Sends the request on; its answer goes back to the client if it is still there (with a
    * response hold: once the server has answered in full and the hold is released, as from the
    * socket of a frozen client).
    */
-  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, hold?: Hold): void {
+  private forward(
+    req: http.IncomingMessage,
+    body: Buffer,
+    res: http.ServerResponse,
+    hold?: Hold,
+    onAnswer?: (status: number | 'error') => void,
+  ): void {
     const headers = { ...req.headers, 'content-length': String(body.length) };
     delete headers['transfer-encoding'];
     this.log.push(`${req.method ?? '?'} ${req.url ?? ''}`);
     const upstream = http.request(
       { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers },
       (answer) => {
+        onAnswer?.(answer.statusCode ?? 502);
         const reply = (body: Buffer) => {
           if (res.destroyed) return;
           const answerHeaders = { ...answer.headers, 'content-length': String(body.length) };
@@ -118,7 +167,10 @@ export class RequestHoldingProxy {
         answer.pipe(res);
       },
     );
-    upstream.on('error', () => res.destroy());
+    upstream.on('error', () => {
+      onAnswer?.('error');
+      res.destroy();
+    });
     upstream.end(body);
   }
 
