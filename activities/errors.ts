@@ -1,7 +1,6 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import { classifyError, describeS3Error, errorCode, statusCode } from '../clients/s3-errors';
-import { WRITE_EXPIRED } from '../clients/s3-expiring-writes';
+import { classifyError, describeS3Error, errorCode, statusCode, WRITE_EXPIRED } from '../clients/s3-errors';
 import { RUN_AS_REGULAR_ACTIVITY } from '../shared/copy-plan';
 import { failureCodeOf, type FailureCode } from '../shared/failure-codes';
 

@@ -31,8 +31,11 @@ const PERMANENT_CODES = new Set([
   'AuthorizationHeaderMalformed',
 ]);
 
+/** The code of a write the target refused as expired (s3-expiring-writes.ts). */
+export const WRITE_EXPIRED = 'WriteExpired';
+
 const TRANSIENT_CODES = new Set([
-  'WriteExpired', // s3-expiring-writes.ts: it did not act; sent again, it reaches the target in time
+  WRITE_EXPIRED, // it did not act; sent again, it reaches the target in time
   'SlowDown',
   'Throttling',
   'ThrottlingException',

@@ -24,7 +24,7 @@ import type {
   MetadataBearer,
   RequestPresigner,
 } from '@smithy/types';
-import { statusCode } from './s3-errors';
+import { statusCode, WRITE_EXPIRED } from './s3-errors';
 
 /**
  * How long a write stays valid after it is signed. Another worker takes a key over no
@@ -34,9 +34,6 @@ import { statusCode } from './s3-errors';
  * the earlier worker is dead by then. test/unit/expiring-writes.test.ts holds this bound.
  */
 export const WRITE_TTL_SECONDS = 3;
-
-/** The name of the error a write gets when the target refused it as expired. */
-export const WRITE_EXPIRED = 'WriteExpired';
 
 /** Thrown for a write that reached the target after its signature expired: it did not act. */
 export class WriteExpired extends Error {
