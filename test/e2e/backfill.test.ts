@@ -124,11 +124,14 @@ test('a backfill replicates every version in order while live traffic writes the
     prefix: 'old/',
   });
   expect(again).toEqual([{ ...started, started: false }]);
-  // Live traffic on the same keys while the backfill runs (and before its first page).
-  for (let i = 0; i < KEYS; i += 5)
+  // Live traffic on the same keys while the backfill runs (and, usually, before its first page).
+  let liveWrites = 0;
+  for (let i = 0; i < KEYS; i += 5) {
     await source.send(
       new PutObjectCommand({ Bucket: harness.sourceBucket, Key: keyOf(i), Body: `${keyOf(i)} live` }),
     );
+    liveWrites++;
+  }
   const done = await waitForBackfill(started!.workflowId);
   expect(done.runStatus).toBe('COMPLETED');
   const p = done.progress!;
@@ -136,7 +139,10 @@ test('a backfill replicates every version in order while live traffic writes the
   expect(p.submitted).toBeGreaterThan(KEYS);
   expect(p.replicated + p.alreadyReplicated + p.notReplicated).toBe(p.submitted);
   expect(p.failed).toBe(0);
-  expect(p.totalVersions).toBe(p.submitted);
+  // The count (for the time left) lists the prefix once, beside the scan's pages: a live write
+  // that lands between the two listings of its key is in one and not the other.
+  expect(p.totalVersions).toBeDefined();
+  expect(Math.abs(p.totalVersions! - p.submitted)).toBeLessThanOrEqual(liveWrites);
   expect(p.replicatedBytes).toBeGreaterThan(0);
   // Live versions are journaled too: wait until the target holds everything, then compare.
   await waitFor(
@@ -168,6 +174,8 @@ test('a backfill replicates every version in order while live traffic writes the
   expect(redone.replicated).toBe(0);
   expect(redone.replicatedBytes).toBe(0);
   expect(redone.alreadyReplicated + redone.notReplicated).toBe(redone.submitted);
+  // Nothing writes to the prefix now: the count is exact.
+  expect(redone.totalVersions).toBe(redone.submitted);
 }, 240_000);
 
 test('diff reports a replica deleted on purpose', async () => {
