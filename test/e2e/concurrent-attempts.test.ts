@@ -10,11 +10,13 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectTaggingCommand,
+  HeadObjectCommand,
   PutObjectTaggingCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import {
@@ -26,7 +28,7 @@ import {
 import { createS3Client } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
-import { WRITE_TTL_SECONDS } from '../../clients/s3-expiring-writes';
+import { makeExpiring, UnansweredWrites, WRITE_TTL_SECONDS } from '../../clients/s3-expiring-writes';
 import { documentedPolicy, PolicyInstaller } from '../support/least-privilege';
 import { RequestHoldingProxy } from '../support/request-holding-proxy';
 import { testSecret } from '../support/secure-stack';
@@ -548,4 +550,59 @@ describe("writes dated by the target's clock", () => {
     },
     60_000,
   );
+});
+
+describe('the lifetime bounds when a write arrives, not how long it takes', () => {
+  // A single PUT streams up to multipartThresholdBytes (256 MiB) from the source: on a slow
+  // link its body takes far longer than WRITE_TTL_SECONDS. The target checks the signature's
+  // lifetime when the request arrives; were it checked once the body was read, such a copy
+  // would be refused as expired on every attempt.
+  test('a PUT whose body takes twice the lifetime to send lands', async () => {
+    const key = 'lifetime/slow body ü %+';
+    const client = createS3Client({
+      endpoint: stack.sites.target.endpoint,
+      region: stack.sites.target.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: stack.sites.target.accessKeyId,
+        secretAccessKey: stack.sites.target.secretAccessKey,
+      },
+    });
+    clients.push(client);
+    const chunk = Buffer.alloc(64 * 1024, 'b');
+    const chunks = 20;
+    const pauseMs = (WRITE_TTL_SECONDS * 2 * 1000) / chunks;
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent === chunks) {
+          this.push(null);
+          return;
+        }
+        setTimeout(() => {
+          sent++;
+          this.push(chunk);
+        }, pauseMs);
+      },
+    });
+    const unanswered = new UnansweredWrites();
+    const started = performance.now();
+    const put = await client.send(
+      makeExpiring(
+        client,
+        new PutObjectCommand({
+          Bucket: targetBucket,
+          Key: key,
+          Body: body,
+          ContentLength: chunk.length * chunks,
+        }),
+        unanswered,
+      ),
+    );
+    expect(performance.now() - started).toBeGreaterThan(WRITE_TTL_SECONDS * 1000 * 1.5);
+    expect(put.VersionId).toBeDefined();
+    const head = await target.send(new HeadObjectCommand({ Bucket: targetBucket, Key: key }));
+    expect(head).toMatchObject({ ContentLength: chunk.length * chunks, VersionId: put.VersionId });
+    expect(unanswered.remainingMs()).toBe(0);
+  }, 60_000);
 });
