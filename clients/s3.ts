@@ -19,6 +19,15 @@ export interface S3SiteConnection {
 }
 
 /**
+ * The socket pool of the worker's site clients: unbounded. A write is signed for
+ * WRITE_TTL_SECONDS (s3-expiring-writes.ts) before it is handed to the pool; one that waited
+ * there for a socket, behind long part uploads and streaming copies, would reach the target
+ * expired and be refused, attempt after attempt. The worker's activity and local-activity
+ * slots already bound how many requests run at once.
+ */
+export const WORKER_MAX_SOCKETS = Infinity;
+
+/**
  * The S3 clients of the engine: one per site, each with a keep-alive socket pool sized for the
  * process's concurrency. Retries are Temporal's (or the populator's), never the SDK's.
  */

@@ -10,7 +10,7 @@ import { createReplicationActivities, MarkerCache, SourcePartsFallbacks } from '
 import { createBackfillActivities } from '../activities/backfill-activities';
 import { signalReplicationTasks } from '../clients/replication-signals';
 import { watchBackfillScopes } from '../operations/backfill';
-import { clientFor, createSiteClient, createSiteClients } from '../clients/s3';
+import { clientFor, createSiteClient, createSiteClients, WORKER_MAX_SOCKETS } from '../clients/s3';
 import { batchingStatusPublisher, kafkaStatusPublisher } from '../clients/status-publisher';
 import { watchEngineConfig } from '../config/config-watcher';
 import {
@@ -132,7 +132,7 @@ export async function createReplicationWorker(
       );
   }
   const w = config.worker;
-  const maxSockets = w.maxConcurrentActivities * Math.max(1, w.partConcurrency);
+  const maxSockets = WORKER_MAX_SOCKETS;
   // The clients of every site of the config, by name; a site's entry changed or added while
   // running gets a new client here (activities look their client up at each attempt).
   const clients = createSiteClients(config, maxSockets, logger);

@@ -25,7 +25,7 @@ import {
   SourcePartsFallbacks,
   type ReplicationActivities,
 } from '../../activities';
-import { createS3Client } from '../../clients/s3';
+import { createS3Client, WORKER_MAX_SOCKETS } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
 import { makeExpiring, UnansweredWrites, WRITE_TTL_SECONDS } from '../../clients/s3-expiring-writes';
@@ -553,22 +553,24 @@ describe("writes dated by the target's clock", () => {
 });
 
 describe('the lifetime bounds when a write arrives, not how long it takes', () => {
+  /** A client straight to the target, with the worker's socket pool. */
+  function directTargetClient(): S3Client {
+    const { endpoint, region, accessKeyId, secretAccessKey } = stack.sites.target;
+    const client = createS3Client(
+      { endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } },
+      WORKER_MAX_SOCKETS,
+    );
+    clients.push(client);
+    return client;
+  }
+
   // A single PUT streams up to multipartThresholdBytes (256 MiB) from the source: on a slow
   // link its body takes far longer than WRITE_TTL_SECONDS. The target checks the signature's
   // lifetime when the request arrives; were it checked once the body was read, such a copy
   // would be refused as expired on every attempt.
   test('a PUT whose body takes twice the lifetime to send lands', async () => {
     const key = 'lifetime/slow body ü %+';
-    const client = createS3Client({
-      endpoint: stack.sites.target.endpoint,
-      region: stack.sites.target.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: stack.sites.target.accessKeyId,
-        secretAccessKey: stack.sites.target.secretAccessKey,
-      },
-    });
-    clients.push(client);
+    const client = directTargetClient();
     const chunk = Buffer.alloc(64 * 1024, 'b');
     const chunks = 20;
     const pauseMs = (WRITE_TTL_SECONDS * 2 * 1000) / chunks;
@@ -604,5 +606,51 @@ describe('the lifetime bounds when a write arrives, not how long it takes', () =
     const head = await target.send(new HeadObjectCommand({ Bucket: targetBucket, Key: key }));
     expect(head).toMatchObject({ ContentLength: chunk.length * chunks, VersionId: put.VersionId });
     expect(unanswered.remainingMs()).toBe(0);
+  }, 60_000);
+
+  // A worker copying many large objects keeps a socket per part upload busy for seconds. A
+  // small copy's PUT, signed before it is handed to the socket pool, must not wait there:
+  // it would reach the target expired, and so would every attempt after it.
+  test("a write is not kept waiting for a socket behind long uploads (the worker's pool)", async () => {
+    const client = directTargetClient();
+    // More than the pool the worker had before (32 activities × 4 parts), each busy for 5 s.
+    const uploads = 130;
+    const holdMs = 5_000;
+    const slowBody = () => {
+      let pushed = 0;
+      return new Readable({
+        read() {
+          if (pushed === 2) {
+            this.push(null);
+            return;
+          }
+          setTimeout(() => this.push(Buffer.alloc(1024, ++pushed)), pushed === 0 ? 0 : holdMs);
+        },
+      });
+    };
+    const slow = Array.from({ length: uploads }, (_, i) =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: targetBucket,
+          Key: `lifetime/busy/${i}`,
+          Body: slowBody(),
+          ContentLength: 2048,
+        }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const started = performance.now();
+    const put = await client.send(
+      makeExpiring(
+        client,
+        new PutObjectCommand({ Bucket: targetBucket, Key: 'lifetime/small', Body: 'small' }),
+        new UnansweredWrites(),
+      ),
+    );
+    const tookMs = performance.now() - started;
+    expect(put.VersionId).toBeDefined();
+    expect(tookMs).toBeLessThan(WRITE_TTL_SECONDS * 1000);
+    const done = await Promise.all(slow);
+    expect(done.filter((d) => d.VersionId !== undefined)).toHaveLength(uploads);
   }, 60_000);
 });
