@@ -132,10 +132,9 @@ export async function createReplicationWorker(
       );
   }
   const w = config.worker;
-  const maxSockets = WORKER_MAX_SOCKETS;
   // The clients of every site of the config, by name; a site's entry changed or added while
   // running gets a new client here (activities look their client up at each attempt).
-  const clients = createSiteClients(config, maxSockets, logger);
+  const clients = createSiteClients(config, WORKER_MAX_SOCKETS, logger);
   const connections = new Map<string, SiteConfig>(
     Object.entries(config.sites).map(([name, site]) => [name, { ...site }]),
   );
@@ -241,7 +240,7 @@ export async function createReplicationWorker(
     for (const site of plan.connect) {
       const entry = config.sites[site]!;
       const previous = clients.get(site);
-      clients.set(site, createSiteClient(site, entry, maxSockets, logger));
+      clients.set(site, createSiteClient(site, entry, WORKER_MAX_SOCKETS, logger));
       connections.set(site, { ...entry });
       if (previous) {
         // Activities under way keep the client they hold; new ones take the new client.
