@@ -2,8 +2,10 @@
  * What the Temporal SDK spends on one key workflow in the worker, without a server, S3 or
  * Kafka: the history of a real one-version run (test/replay/histories) replayed N times in
  * this process, with the workflow code bundled as production workers bundle it, beside the
- * same code bundled without preloaded modules (the SDK's default). Rounds alternate between
- * the two so that the machine's changing speed weighs on both alike; the median is reported.
+ * same code with stack traces kept (`CRR_WORKFLOW_STACK_TRACES=1`) and the code bundled
+ * without preloaded modules (the SDK's default, which keeps stack traces too). Rounds
+ * alternate between the three so that the machine's changing speed weighs on all alike; the
+ * median is reported.
  *
  *   npm run bench:workflow [-- <workflows per round> <rounds> <history>]
  *
@@ -26,9 +28,10 @@ async function main(): Promise<void> {
   // with them every promise a workflow creates costs a source-map lookup more (the SDK's hook).
   process.setSourceMapsEnabled(false);
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const shipped = workflowBundleOptions();
+  const shipped = workflowBundleOptions(false);
   const bundles: Record<string, BundleOptions> = {
-    'as shipped (modules preloaded)': shipped,
+    'as shipped (preloaded, no stacks)': shipped,
+    'with stack traces (preloaded)': workflowBundleOptions(true),
     'SDK default (modules per workflow)': { workflowsPath: shipped.workflowsPath },
   };
   const codes = new Map<string, string>();
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   console.log(`replay of "${historyName}", ${perRound} workflows × ${rounds} rounds, CPU-ms per workflow:`);
   for (const [name, xs] of samples)
     console.log(
-      `  ${name.padEnd(36)} median ${median(xs).toFixed(2)}  min ${Math.min(...xs).toFixed(2)}  (${xs.map((x) => x.toFixed(2)).join(' ')})`,
+      `  ${name.padEnd(38)} median ${median(xs).toFixed(2)}  min ${Math.min(...xs).toFixed(2)}  (${xs.map((x) => x.toFixed(2)).join(' ')})`,
     );
 }
 

@@ -27,7 +27,7 @@ import { siteState } from '../operations/site-control';
 import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
 import { SiteGate } from './site-gate';
 import { planSiteReload } from './site-reload';
-import { workflowBundleOptions } from './workflow-bundle-options';
+import { workflowBundleOptions, workflowStackTracesWanted } from './workflow-bundle-options';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -55,10 +55,12 @@ export const RETIRED_CLIENT_LIFETIME_MS = 60 * 60_000;
 /**
  * Pre-bundled workflow code (npm run build) when present; otherwise bundled once at start-up
  * and shared by every Worker of the process (a site resumed after a pause starts at once).
+ * A worker asked for workflow stack traces (`CRR_WORKFLOW_STACK_TRACES=1`) bundles its own, so
+ * that the setting takes effect whatever the pre-built bundle was built with.
  */
 async function workflowSource(): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
   const bundle = process.env.CRR_WORKFLOW_BUNDLE ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
-  if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  if (fs.existsSync(bundle) && !workflowStackTracesWanted()) return { workflowBundle: { codePath: bundle } };
   const code = await bundleWorkflowCode({
     ...workflowBundleOptions(),
     logger: new DefaultLogger('WARN'),

@@ -2,6 +2,7 @@ import { PutObjectCommand, type PutObjectCommandOutput } from '@aws-sdk/client-s
 import { temporal as proto } from '@temporalio/proto';
 import { dismissFailedKeys, listFailed, retryFailedKeys, waitForRetries } from '../../operations/failures';
 import { CRR_REASON, CRR_STATUS } from '../../shared/search-attributes';
+import { replicationStateQuery } from '../../shared/workflow-contract';
 import { replicationWorkflowId } from '../../shared/workflow-id';
 import { backbeatObjectMetadata, produceTo, quietVersionedObject } from '../support/journal-records';
 import { ReplicationHarness } from '../support/replication-harness';
@@ -181,6 +182,14 @@ describe('journal formats, dead letters, loops and failures', () => {
     expect(brokenAttributes.get(CRR_STATUS)).toBe('FAILED');
     // The stable code is searchable: `temporal workflow list --query 'CrrReason="INVALID_CREDENTIALS"'`.
     expect(brokenAttributes.get(CRR_REASON)).toBe(failed.reason!.slice(1, failed.reason!.indexOf(']')));
+    // The workflow code runs without stack capture (workflows/without-stack-traces.ts): the
+    // SDK's stack-trace query of the waiting run has no frames, and the run's own query says
+    // where it stands.
+    const stackTrace = await broken.query<string>('__stack_trace');
+    expect(typeof stackTrace).toBe('string');
+    expect(stackTrace).not.toMatch(/\bat\s/);
+    const state = await broken.query(replicationStateQuery);
+    expect(JSON.stringify(state)).toContain(put.VersionId!);
 
     const listed = await waitFor(
       'the key in the failed list',

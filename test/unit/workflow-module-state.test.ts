@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
+import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
 
 /**
  * The workflow modules are preloaded: evaluated once and shared by every workflow the worker
@@ -39,7 +40,7 @@ function moduleStateIn(fileName: string, text: string): string[] {
   return found;
 }
 
-/** Every module of ours the workflow code loads at run time, from workflows/index.ts. */
+/** Every module of ours the workflow code loads at run time: what the bundle preloads, and its imports. */
 function workflowModules(): string[] {
   const seen = new Set<string>();
   const visit = (file: string) => {
@@ -59,7 +60,9 @@ function workflowModules(): string[] {
       visit(resolved);
     }
   };
-  visit(path.join(ROOT, 'workflows/index.ts'));
+  for (const preloaded of workflowBundleOptions(false).preloadModules ?? []) {
+    if (path.isAbsolute(preloaded)) visit(preloaded.replace(/\.js$/, '.ts'));
+  }
   return [...seen].sort();
 }
 
@@ -82,6 +85,7 @@ test('the workflow code and what it imports hold no per-workflow state at module
   // The walk reaches the workflows and the shared modules they use (not only index.ts).
   expect(modules.map((f) => path.relative(ROOT, f))).toEqual(
     expect.arrayContaining([
+      'workflows/without-stack-traces.ts',
       'workflows/replicate-key.ts',
       'workflows/version-book.ts',
       'shared/workflow-contract.ts',
