@@ -61,7 +61,7 @@ function workflowModules(): string[] {
     }
   };
   for (const preloaded of workflowBundleOptions(false).preloadModules ?? []) {
-    if (path.isAbsolute(preloaded)) visit(preloaded.replace(/\.js$/, '.ts'));
+    if (path.isAbsolute(preloaded)) visit(preloaded);
   }
   return [...seen].sort();
 }
