@@ -1,4 +1,9 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
 import { carriedSourceSite, rulesOf, siteOfRule, type EngineConfig } from '../config/engine-config';
 import {
   BACKFILL_MEMO,
@@ -170,11 +175,13 @@ export async function listBackfills(
 ): Promise<BackfillStatus[]> {
   const found: BackfillStatus[] = [];
   const listed = new Set<string>();
-  for await (const run of client.workflow.list({ query: backfillQuery(filters) })) {
+  for await (const indexed of client.workflow.list({ query: backfillQuery(filters) })) {
     // A backfill that continued as new is one backfill: its latest run (listed first) stands
     // for it; an older run shows only while visibility has not yet indexed the new one.
-    if (run.status.name === 'CONTINUED_AS_NEW' && listed.has(run.workflowId)) continue;
-    listed.add(run.workflowId);
+    if (indexed.status.name === 'CONTINUED_AS_NEW' && listed.has(indexed.workflowId)) continue;
+    listed.add(indexed.workflowId);
+    const run = indexed.status.name === 'RUNNING' ? await latestRun(client, indexed) : indexed;
+    if (filters.runningOnly && run.status.name !== 'RUNNING') continue;
     const memo = run.memo?.[BACKFILL_MEMO] as Partial<BackfillState> | undefined;
     if (filters.prefix !== undefined && memo?.request?.prefix !== filters.prefix) continue;
     const status: BackfillStatus = {
@@ -193,6 +200,21 @@ export async function listBackfills(
     if (found.length >= limit) break;
   }
   return found;
+}
+
+/**
+ * Visibility is indexed after the fact: a run it still lists as running may have completed,
+ * or continued as new, moments ago. The history service answers for the latest run.
+ */
+type ListedRun = Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'memo'>;
+
+async function latestRun(client: Client, indexed: ListedRun): Promise<ListedRun> {
+  try {
+    return await client.workflow.getHandle(indexed.workflowId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return indexed; // gone since it was indexed
+    throw err;
+  }
 }
 
 /** The latest state of one backfill: asks its workflow (fresh), or reads its memo without a worker. */

@@ -327,9 +327,17 @@ test('a backfill that continues as new stays known to the workers, is listed onc
       whileRunning: 0,
       polls: true,
     });
-    // `backfill status` lists it once, by its latest run.
+    // `backfill status` lists it once, by its latest run, as it is now: visibility indexes the
+    // close a moment after it, and the listing must not show an ended backfill as running.
     const listed = await listBackfills(harness.temporal, { bucket: harness.sourceBucket, prefix: 'chain/' });
     expect(listed.map((b) => [b.workflowId, b.runStatus])).toEqual([[started!.workflowId, 'COMPLETED']]);
+    expect(listed[0]!.progress).toMatchObject({ phase: 'completed', replicated: CHAIN_KEYS });
+    const running = await listBackfills(harness.temporal, {
+      bucket: harness.sourceBucket,
+      prefix: 'chain/',
+      runningOnly: true,
+    });
+    expect(running).toEqual([]);
     // Once it has ended, workers stop covering its keys.
     await waitFor(
       'workers to forget the ended backfill',
