@@ -17,7 +17,7 @@ import {
   type TargetEntry,
 } from './placement';
 import type { ReplicationContext } from './replication-context';
-import { keyHistory, readMarkerOf, type VersionEntry } from './version-history';
+import { keyHasNoHistory, keyHistory, readMarkerOf, type VersionEntry } from './version-history';
 import { NULL_VERSION_ID } from '../shared/s3-names';
 
 async function withMarker(
@@ -34,14 +34,30 @@ async function withMarker(
   return { ...entry, marker, ...(writtenAt !== undefined ? { writtenAt: new Date(writtenAt) } : {}) };
 }
 
-/** The target's history of the task's key, newest first, markers resolved as it goes. */
+/**
+ * The target's history of the task's key, newest first, markers resolved as it goes.
+ * `likelyNew`: whether the key is probably new to the target (asked only for a key this
+ * worker has not seen there): then one HEAD of its latest may answer that it has no history
+ * at all, instead of a versions listing (keyHasNoHistory). Without it, the key is listed.
+ */
 export async function* targetHistory(
   ctx: ReplicationContext,
   task: ReplicationTask,
+  likelyNew?: () => Promise<boolean>,
 ): AsyncGenerator<TargetEntry> {
   const target = ctx.targetClient(task.target.site);
-  for await (const entry of keyHistory(target, task.target.bucket, task.entry.key)) {
-    yield withMarker(ctx, task.target.site, target, task.target.bucket, task.entry.key, entry);
+  const { site, bucket } = task.target;
+  const { key } = task.entry;
+  if (
+    likelyNew &&
+    !ctx.markers.hadHistory(site, bucket, key) &&
+    (await likelyNew()) &&
+    (await keyHasNoHistory(target, bucket, key))
+  )
+    return;
+  for await (const entry of keyHistory(target, bucket, key)) {
+    ctx.markers.noteHistory(site, bucket, key);
+    yield withMarker(ctx, site, target, bucket, key, entry);
   }
 }
 
@@ -101,14 +117,26 @@ export async function placeChange(
     operation: task.entry.operation === 'delete-marker' ? 'delete-marker' : 'put',
     sequence: task.entry.sequence,
   };
-  const target = new LazyHistory(targetHistory(ctx, task), TARGET_STEP);
   const source = new LazyHistory<SourceEntry>(sourceHistory(ctx, task), SOURCE_STEP);
+  let sourceRead: Promise<boolean> | undefined;
+  const readSource = () => (sourceRead ??= source.more());
+  // A key whose whole source history is this version is new (the common case), and most
+  // likely new to the target too. Only a key this worker has not seen on the target waits
+  // for the source's first page to know it.
+  const likelyNew =
+    change.versionId === NULL_VERSION_ID
+      ? undefined
+      : async () => {
+          await readSource();
+          return source.complete && source.entries.every((e) => e.versionId === change.versionId);
+        };
+  const target = new LazyHistory(targetHistory(ctx, task, likelyNew), TARGET_STEP);
   try {
     if (change.versionId === NULL_VERSION_ID) {
       while (await target.more());
       return { plan: nullPlacement(change, target.entries), latest: target.entries[0] };
     }
-    await Promise.all([target.more(), source.more()]);
+    await Promise.all([target.more(), readSource()]);
     let originsChecked = false;
     // Two-way: which target writes the source has already seen decides which ones compete.
     const lastWriterWins = ctx.isTwoWay?.(task)

@@ -7,7 +7,10 @@
  *
  *   npm run bench:activity [-- <versions> <concurrency>]
  *
- * The worker's flags (workers/node-flags.ts) apply. Prints CPU-ms per version for each part.
+ * The worker's flags (workers/node-flags.ts) apply. Prints CPU-ms per version for each part,
+ * the worker's and each MinIO server's. Keys are `obj-<i>` (BENCH_ACTIVITY_KEYS=padded:
+ * `obj-<i>` zero-padded, so that no key is a prefix of another): MinIO lists a key's versions
+ * by walking its folder and reading every key that the key is a prefix of, up to the page size.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,11 +30,13 @@ import { startMinio } from '../stack/minio';
 import type { ReplicationTask } from '../shared/replication-task';
 import { workerMetrics } from '../metrics/worker-metrics';
 import { copyObjectStreaming } from './baselines';
-import { cpuMsSince } from './process-metrics';
+import { cpuMsSince, processCpuSeconds } from './process-metrics';
 
 const versions = Number(process.argv[2] ?? 2000);
 const concurrency = Number(process.argv[3] ?? 16);
 const BODY = Buffer.alloc(4096, 7);
+const padded = process.env.BENCH_ACTIVITY_KEYS === 'padded';
+const keyOf = (i: number) => `obj-${padded ? String(i).padStart(String(versions).length, '0') : i}`;
 
 async function versionedBucket(s3: S3Client, bucket: string) {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -59,35 +64,42 @@ async function main() {
     await versionedBucket(sourceS3, 'src');
     await versionedBucket(targetS3, 'dst');
     await versionedBucket(targetS3, 'raw');
+    const [sourcePid, targetPid] = await Promise.all([
+      source!.process.serverPid(),
+      target!.process.serverPid(),
+    ]);
     const limit = pLimit(concurrency);
     const written = await Promise.all(
       Array.from({ length: versions }, (_, i) =>
         limit(async () => {
-          const key = `obj-${i}`;
+          const key = keyOf(i);
           const put = await sourceS3.send(new PutObjectCommand({ Bucket: 'src', Key: key, Body: BODY }));
           return { key, versionId: put.VersionId! };
         }),
       ),
     );
 
-    const activities = createReplicationActivities(
-      {
-        sourceSite: 'source',
-        source: sourceS3,
-        targetClient: () => targetS3,
-        settings: {
-          multipartThresholdBytes: 256 * 1024 * 1024,
-          localActivityMaxBytes: 4 * 1024 * 1024,
-          partSizeBytes: 16 * 1024 * 1024,
-          partConcurrency: 4,
+    /** A worker's activities; each call has a marker cache of its own (what a worker has seen). */
+    const workerActivities = () =>
+      createReplicationActivities(
+        {
+          sourceSite: 'source',
+          source: sourceS3,
+          targetClient: () => targetS3,
+          settings: {
+            multipartThresholdBytes: 256 * 1024 * 1024,
+            localActivityMaxBytes: 4 * 1024 * 1024,
+            partSizeBytes: 16 * 1024 * 1024,
+            partConcurrency: 4,
+          },
+          status: { publish: async () => undefined },
+          logger: pino({ level: 'warn' }),
+          markers: new MarkerCache(),
+          sourcePartsFallbacks: new SourcePartsFallbacks(),
         },
-        status: { publish: async () => undefined },
-        logger: pino({ level: 'warn' }),
-        markers: new MarkerCache(),
-        sourcePartsFallbacks: new SourcePartsFallbacks(),
-      },
-      workerMetrics(),
-    );
+        workerMetrics(),
+      );
+    const activities = workerActivities();
     const local = new MockActivityEnvironment({ isLocal: true, attempt: 1 });
     const task = (key: string, versionId: string, i: number): ReplicationTask => ({
       entry: {
@@ -106,10 +118,14 @@ async function main() {
     const warm = Math.max(1, Math.floor(versions / 10));
     const run = async (from: number, to: number, each: (i: number) => Promise<unknown>) => {
       const started = process.cpuUsage();
+      const servers = [processCpuSeconds(sourcePid), processCpuSeconds(targetPid)];
       const t0 = Date.now();
       await Promise.all(written.slice(from, to).map((_, j) => limit(() => each(from + j))));
+      const perVersion = (cpuSeconds: number) => (cpuSeconds * 1000) / (to - from);
       return {
         cpuMs: cpuMsSince(started) / (to - from),
+        sourceMs: perVersion(processCpuSeconds(sourcePid) - servers[0]!),
+        targetMs: perVersion(processCpuSeconds(targetPid) - servers[1]!),
         perSecond: ((to - from) * 1000) / (Date.now() - t0),
       };
     };
@@ -125,13 +141,22 @@ async function main() {
     const bare = await run(warm, versions, raw);
     // A second application of the same versions: what a redelivered change costs (no copy).
     const again = await run(warm, versions, activity);
+    // The same, on a worker that has not seen these keys (restarted, or one of several).
+    const other = workerActivities();
+    const againElsewhere = await run(warm, versions, (i) => {
+      const { key, versionId } = written[i]!;
+      return local.run(other.copyObjectVersion, task(key, versionId, i), [], 'single-put' as const);
+    });
     const n = versions - warm;
+    const line = (what: string, r: typeof measured) =>
+      `${what.padEnd(55)}${r.cpuMs.toFixed(2)} CPU-ms per version (MinIO source ${r.sourceMs.toFixed(2)}, target ${r.targetMs.toFixed(2)}), ${r.perSecond.toFixed(0)}/s`;
     console.log(
       [
-        `${n} versions of 4 KiB, ${concurrency} at a time, node ${process.version} ${process.execArgv.join(' ')}`,
-        `copyObjectVersion (list target, list source, GET, PUT): ${measured.cpuMs.toFixed(2)} CPU-ms per version, ${measured.perSecond.toFixed(0)}/s`,
-        `raw GET + PUT:                                         ${bare.cpuMs.toFixed(2)} CPU-ms per version, ${bare.perSecond.toFixed(0)}/s`,
-        `copyObjectVersion again (already replicated):           ${again.cpuMs.toFixed(2)} CPU-ms per version, ${again.perSecond.toFixed(0)}/s`,
+        `${n} versions of 4 KiB, keys ${padded ? 'zero-padded' : 'obj-<i>'}, ${concurrency} at a time, node ${process.version} ${process.execArgv.join(' ')}`,
+        line('copyObjectVersion (list target, list source, GET, PUT):', measured),
+        line('raw GET + PUT:', bare),
+        line('copyObjectVersion again (already replicated):', again),
+        line('the same, on a worker that has not seen the keys:', againElsewhere),
       ].join('\n'),
     );
   } finally {

@@ -18,13 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import pino from 'pino';
-import {
-  createReplicationActivities,
-  MarkerCache,
-  SourcePartsFallbacks,
-  type ReplicationActivities,
-} from '../../activities';
+import { createReplicationActivities, type ReplicationActivities } from '../../activities';
 import { createS3Client, WORKER_MAX_SOCKETS } from '../../clients/s3';
 import type { ReplicationOutcome, ReplicationTask } from '../../shared/replication-task';
 import { FRESH_VIEW_MS } from '../../activities/delete-marker-check';
@@ -33,6 +27,7 @@ import { documentedPolicy, PolicyInstaller } from '../support/least-privilege';
 import { RequestHoldingProxy } from '../support/request-holding-proxy';
 import { testSecret } from '../support/secure-stack';
 import { orderedHistory } from '../support/s3-helpers';
+import { testReplicationContext } from '../support/replication-context';
 import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 
 const stack = testStack();
@@ -70,22 +65,11 @@ function workerActivities(
     return client;
   };
   const targetClient = site(stack.sites.target, viaProxy ? proxy.endpoint : undefined, targetCredentials);
-  return createReplicationActivities({
-    sourceSite: 'source',
-    source: site(stack.sites.source),
-    targetClient: () => targetClient,
-    conditionalWrites: () => conditionalWrites,
-    settings: {
-      multipartThresholdBytes: 256 * 1024 * 1024,
-      localActivityMaxBytes: 8 * 1024 * 1024,
-      partSizeBytes: 16 * 1024 * 1024,
-      partConcurrency: 2,
-    },
-    status: { publish: async () => undefined },
-    logger: pino({ level: 'silent' }),
-    markers: new MarkerCache(),
-    sourcePartsFallbacks: new SourcePartsFallbacks(),
-  });
+  return createReplicationActivities(
+    testReplicationContext(site(stack.sites.source), targetClient, {
+      conditionalWrites: () => conditionalWrites,
+    }),
+  );
 }
 
 function putTask(key: string, versionId: string, sequence: string): ReplicationTask {
