@@ -6,6 +6,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { withDiagnosis } from '../clients/s3-diagnosis';
+import { errorHeader, statusCode } from '../clients/s3-errors';
 import { readReplicaMarker, type ReplicaMarker } from './replica-metadata';
 import { bareEtag } from '../shared/s3-names';
 import { readVersionTags } from './source-version';
@@ -139,11 +140,16 @@ export async function keyHasNoHistory(s3: S3Client, bucket: string, key: string)
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return false;
   } catch (err) {
-    const e = err as {
-      $metadata?: { httpStatusCode?: number };
-      $response?: { headers?: Record<string, string> };
-    };
-    return e.$metadata?.httpStatusCode === 404 && e.$response?.headers?.['x-amz-delete-marker'] !== 'true';
+    return statusCode(err) === 404 && errorHeader(err, 'x-amz-delete-marker') !== 'true';
+  }
+}
+
+/** Drops the oldest entries (first inserted) of a Map or Set grown past `max`. */
+function dropOldestPast(entries: Map<string, unknown> | Set<string>, max: number): void {
+  while (entries.size > max) {
+    const oldest = entries.keys().next().value;
+    if (oldest === undefined) return;
+    entries.delete(oldest);
   }
 }
 
@@ -180,10 +186,7 @@ export class MarkerCache {
     const id = MarkerCache.keyId(site, bucket, key);
     this.keysWithHistory.delete(id);
     this.keysWithHistory.add(id);
-    if (this.keysWithHistory.size > this.maxEntries) {
-      const oldest = this.keysWithHistory.values().next().value;
-      if (oldest !== undefined) this.keysWithHistory.delete(oldest);
-    }
+    dropOldestPast(this.keysWithHistory, this.maxEntries);
   }
 
   get(site: string, bucket: string, key: string, versionId: string): ReplicaMarker | null | undefined {
@@ -207,10 +210,7 @@ export class MarkerCache {
     this.noteHistory(site, bucket, key);
     this.entries.delete(id);
     this.entries.set(id, writtenAt === undefined ? { marker } : { marker, writtenAt });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    dropOldestPast(this.entries, this.maxEntries);
   }
 }
 

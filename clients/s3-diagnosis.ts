@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isBodylessS3Error } from './s3-errors';
+import { errorHeader, isBodylessS3Error, statusCode } from './s3-errors';
 
 /** The request that failed: its bucket and, for object requests, key and version. */
 export interface S3RequestTarget {
@@ -49,20 +49,9 @@ interface SdkErrorShape {
   Code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number; requestId?: string };
-  $response?: { headers?: Record<string, string | undefined> };
 }
 
 const UNNAMED = new Set(['Unknown', 'UnknownError', 'NotFound', 'Error']);
-
-function statusOf(err: unknown): number | undefined {
-  return (err as SdkErrorShape)?.$metadata?.httpStatusCode;
-}
-
-function headerOf(err: unknown, name: string): string | undefined {
-  const headers = (err as SdkErrorShape)?.$response?.headers ?? {};
-  const found = Object.entries(headers).find(([k]) => k.toLowerCase() === name);
-  return found?.[1];
-}
 
 /**
  * Client errors (4xx) only: 5xx, throttling and timeouts retry anyway and are not worth a
@@ -107,12 +96,12 @@ export async function diagnoseS3Error(
   options: DiagnoseOptions = {},
 ): Promise<unknown> {
   if (err instanceof DiagnosedS3Error || !isBodylessS3Error(err, options.operation)) return err;
-  const status = statusOf(err);
+  const status = statusCode(err);
   if (!worthRechecking(status)) return err;
 
-  const minioCode = headerOf(err, 'x-minio-error-code');
+  const minioCode = errorHeader(err, 'x-minio-error-code');
   if (minioCode && !UNNAMED.has(minioCode)) {
-    const description = (headerOf(err, 'x-minio-error-desc') ?? '').replace(/^"(.*)"$/, '$1');
+    const description = (errorHeader(err, 'x-minio-error-desc') ?? '').replace(/^"(.*)"$/, '$1');
     return new DiagnosedS3Error(
       minioCode,
       description,
@@ -147,7 +136,7 @@ export async function diagnoseS3Error(
   } catch (recheck) {
     const e = recheck as SdkErrorShape;
     const code = e?.Code ?? e?.name;
-    if (!code || UNNAMED.has(code) || statusOf(recheck) !== status) return err;
+    if (!code || UNNAMED.has(code) || statusCode(recheck) !== status) return err;
     const message = e.message && e.message !== 'UnknownError' ? e.message : '';
     return new DiagnosedS3Error(code, message, status, via, err, e.$metadata?.requestId);
   }

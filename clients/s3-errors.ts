@@ -109,6 +109,14 @@ export function statusCode(err: unknown): number | undefined {
   return (err as S3LikeError)?.$metadata?.httpStatusCode;
 }
 
+/** A header of the answer an S3 error came with (its name matched case-insensitively). */
+export function errorHeader(err: unknown, name: string): string | undefined {
+  const headers =
+    (err as { $response?: { headers?: Record<string, string | undefined> } })?.$response?.headers ?? {};
+  const found = Object.entries(headers).find(([k]) => k.toLowerCase() === name);
+  return found?.[1];
+}
+
 /** `NoSuchVersion (HTTP 404): The specified version does not exist.` (message cut at 300 characters) */
 export function describeS3Error(err: unknown): string {
   const e = err as S3LikeError;

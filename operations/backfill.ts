@@ -202,12 +202,12 @@ export async function listBackfills(
   return found;
 }
 
+type ListedRun = Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'memo'>;
+
 /**
  * Visibility is indexed after the fact: a run it still lists as running may have completed,
  * or continued as new, moments ago. The history service answers for the latest run.
  */
-type ListedRun = Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'memo'>;
-
 async function latestRun(client: Client, indexed: ListedRun): Promise<ListedRun> {
   try {
     return await client.workflow.getHandle(indexed.workflowId).describe();
