@@ -82,7 +82,9 @@ function spawnEngine(name: string, entry: string, env: NodeJS.ProcessEnv, logDir
         `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`,
       ]
     : [];
-  const flags = name.startsWith('worker') ? WORKER_NODE_FLAGS : [];
+  // BENCH_WORKER_NODE_FLAGS='--a --b' replaces the worker's node flags, for A/B runs of V8 settings.
+  const workerFlags = process.env.BENCH_WORKER_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? WORKER_NODE_FLAGS;
+  const flags = name.startsWith('worker') ? workerFlags : [];
   return spawn(process.execPath, [...profile, ...flags, path.join(repoRoot, 'dist', entry)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
