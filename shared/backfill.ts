@@ -12,6 +12,14 @@ export const BACKFILL_WORKFLOW = 'backfillWorkflow';
 export const BACKFILL_MEMO = 'crrBackfill';
 
 /** What an operator asked for (`replication backfill`, `POST /_/crr/backfill`). */
+/**
+ * Versions that must have been reported, with the window (`concurrency`) full, before the
+ * backfill lists its next page: a quarter of the window, at most a page.
+ */
+export function pageRefill(request: Pick<BackfillRequest, 'concurrency' | 'pageSize'>): number {
+  return Math.max(1, Math.min(request.pageSize, Math.ceil(request.concurrency / 4)));
+}
+
 export interface BackfillRequest {
   site: string;
   /** The bucket's site when it is not the config's `sourceSite` (two-way, many-to-one). */

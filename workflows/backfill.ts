@@ -3,6 +3,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -15,6 +16,7 @@ import {
   BACKFILL_MEMO,
   emptyBackfillProgress,
   estimateSecondsLeft,
+  pageRefill,
   reportedCount,
   type BackfillProgress,
   type BackfillRequest,
@@ -37,6 +39,8 @@ export interface BackfillWorkflowInput {
 const EVENTS_PER_RUN = 5_000;
 /** The memo is refreshed at most this often while versions drain. */
 const MEMO_EVERY_MS = 5_000;
+/** The patch of the page refill threshold (pageRefill). */
+const REFILL_PATCH = 'backfill-page-refill';
 
 /**
  * Replicates what a bucket held before its rule, to one site (docs/BACKFILL.md): lists the
@@ -116,8 +120,13 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
         })
         .catch(() => undefined);
     }
+    // A page is listed once a quarter of the window (at most a page) has been reported, not
+    // as soon as one version is: with the window full, each report would otherwise bring a
+    // page of one version, an activity, a source listing and a workflow task of its own.
+    // Runs started before this rule keep the old one (patched: their histories replay).
+    const refill = patched(REFILL_PATCH) ? pageRefill(request) : 1;
     while (progress.phase === 'scanning') {
-      await condition(() => outstanding() < request.concurrency);
+      await condition(() => outstanding() <= request.concurrency - refill);
       const pageStarted = now();
       const room = request.concurrency - outstanding();
       const perPage = request.objectsPerSecond > 0 ? Math.max(1, Math.ceil(request.objectsPerSecond)) : 1000;

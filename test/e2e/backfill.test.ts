@@ -11,6 +11,7 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { startApi } from '../../api/start';
 import { upsertProfile } from '../../config/credentials-file';
 import {
@@ -22,6 +23,7 @@ import {
   type BackfillStatus,
 } from '../../operations/backfill';
 import { diffBucket, type DiffFinding } from '../../operations/diff';
+import { pageRefill } from '../../shared/backfill';
 import { runReplicationCli } from '../support/cli-process';
 import { checkBucket, describeFindings } from '../support/replica-check';
 import { ReplicationHarness } from '../support/replication-harness';
@@ -92,6 +94,23 @@ async function waitForBackfill(workflowId: string, timeoutMs = 120_000): Promise
     },
     timeoutMs,
   );
+}
+
+/** The size asked of each page the backfill listed (`maxVersions`), from every run's history. */
+async function submittedPageSizes(workflowId: string, runIds: string[]): Promise<number[]> {
+  const sizes: number[] = [];
+  for (const runId of runIds) {
+    const history = await harness.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+    for (const event of history.events ?? []) {
+      const scheduled = event.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name !== 'submitBackfillPage') continue;
+      const input = defaultPayloadConverter.fromPayload<{ maxVersions: number }>(
+        scheduled.input!.payloads![0]! as never,
+      );
+      sizes.push(input.maxVersions);
+    }
+  }
+  return sizes;
 }
 
 async function diff(prefix: string): Promise<DiffFinding[]> {
@@ -313,12 +332,22 @@ test('a backfill that continues as new stays known to the workers, is listed onc
     expect(p).toMatchObject({ phase: 'completed', submitted: CHAIN_KEYS, replicated: CHAIN_KEYS });
     expect(p.duplicateReports ?? 0).toBe(0);
     // It did continue as new, and workers covered its keys all along (from the first poll that saw it).
-    const runs: string[] = [];
+    const runs: Array<{ status: string; runId: string }> = [];
     for await (const run of harness.temporal.workflow.list({
       query: `WorkflowId = '${started!.workflowId}'`,
     }))
-      runs.push(run.status.name);
-    expect(runs.filter((r) => r === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(2);
+      runs.push({ status: run.status.name, runId: run.runId });
+    expect(runs.filter((r) => r.status === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(2);
+    // With the window full, a page waits until a quarter of the window has been reported: no
+    // page of a few versions per report (each one an activity, a source listing, a workflow task).
+    const pages = await submittedPageSizes(
+      started!.workflowId,
+      runs.map((r) => r.runId),
+    );
+    const refill = pageRefill({ concurrency: 50, pageSize: 40 });
+    expect(pages.filter((maxVersions) => maxVersions < refill)).toEqual([]);
+    expect(pages.length).toBeGreaterThanOrEqual(CHAIN_KEYS / 40);
+    expect(pages.length).toBeLessThanOrEqual(Math.ceil(CHAIN_KEYS / refill) + runs.length);
     // Until the backfill closed (the watcher may drop it between its close and our noticing).
     const closed = Date.parse(status.closeTime!);
     const whileRunning = gaps.filter((at) => at < closed).length;

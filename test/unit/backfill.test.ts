@@ -6,6 +6,7 @@ import {
   backfillVersionDigest,
   emptyBackfillProgress,
   estimateSecondsLeft,
+  pageRefill,
   reportedCount,
   type BackfillReport,
   type BackfillRequest,
@@ -114,6 +115,16 @@ describe('candidates of a listed page', () => {
     expect(
       backfillCandidates([entry('a', 'd', 1, { isDeleteMarker: true })], request, noMarkers, 'x'),
     ).toMatchObject({ versions: 0, skipped: 1 });
+  });
+});
+
+describe('page refill', () => {
+  test('a full window waits for a quarter of itself, at most a page, at least one version', () => {
+    expect(pageRefill({ concurrency: 500, pageSize: 1000 })).toBe(125);
+    expect(pageRefill({ concurrency: 5000, pageSize: 1000 })).toBe(1000);
+    expect(pageRefill({ concurrency: 50, pageSize: 40 })).toBe(13);
+    expect(pageRefill({ concurrency: 1, pageSize: 1000 })).toBe(1);
+    expect(pageRefill({ concurrency: 8, pageSize: 1 })).toBe(1);
   });
 });
 
