@@ -33,19 +33,15 @@ import { s3ClientFor, testStack, uniqueBucket } from '../support/stack';
 const stack = testStack();
 const source = s3ClientFor(stack.sites.source);
 const target = s3ClientFor(stack.sites.target);
+/** The config's `backfill` section. Few events per run: every backfill here continues as new several times. */
+const BACKFILL = { startDelaySeconds: 1, concurrency: 50, pageSize: 40, eventsPerRun: 150 };
 const harness = new ReplicationHarness(
   stack,
   'backfill',
   [{ site: 'target', bucket: uniqueBucket('backfill-dst') }],
   { backfillScopePollMs: 300 },
   (raw) => {
-    // Few events per run: every backfill here continues as new several times.
-    (raw as Record<string, unknown>).backfill = {
-      startDelaySeconds: 1,
-      concurrency: 50,
-      pageSize: 40,
-      eventsPerRun: 150,
-    };
+    (raw as Record<string, unknown>).backfill = BACKFILL;
   },
 );
 const destination = harness.destinations[0]!;
@@ -344,9 +340,9 @@ test('a backfill that continues as new stays known to the workers, is listed onc
       started!.workflowId,
       runs.map((r) => r.runId),
     );
-    const refill = pageRefill({ concurrency: 50, pageSize: 40 });
+    const refill = pageRefill(BACKFILL);
     expect(pages.filter((maxVersions) => maxVersions < refill)).toEqual([]);
-    expect(pages.length).toBeGreaterThanOrEqual(CHAIN_KEYS / 40);
+    expect(pages.length).toBeGreaterThanOrEqual(CHAIN_KEYS / BACKFILL.pageSize);
     expect(pages.length).toBeLessThanOrEqual(Math.ceil(CHAIN_KEYS / refill) + runs.length);
     // Until the backfill closed (the watcher may drop it between its close and our noticing).
     const closed = Date.parse(status.closeTime!);

@@ -27,6 +27,7 @@ import { ReplicationHarness } from '../support/replication-harness';
 import { waitFor } from '../support/s3-helpers';
 import { s3ClientFor, uniqueBucket } from '../support/stack';
 import { TcpProxy } from '../support/tcp-proxy';
+import { BACKFILL_PAGES } from './recorded-history';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
 type History = proto.temporal.api.history.v1.IHistory;
@@ -186,10 +187,6 @@ async function deleteMarker(ctx: Context): Promise<Recorded> {
   }
 }
 
-/** Keys of the backfill scenario, and its window (`backfill.concurrency`): several pages per window. */
-const BACKFILL_KEYS = 40;
-const BACKFILL_CONCURRENCY = 8;
-
 /**
  * (f) A backfill of keys already replicated: pages listed while reports come back (its window
  * is smaller than the keys), the reports' signals, one run. The fixture in the tree was recorded
@@ -198,8 +195,8 @@ const BACKFILL_CONCURRENCY = 8;
  */
 async function backfillPages(ctx: Context): Promise<Recorded> {
   let last = '';
-  for (let i = 0; i < BACKFILL_KEYS; i++) last = await put(ctx, `backfill/${i}`, `backfilled ${i}`);
-  await ctx.harness.waitForVersion(SITE, `backfill/${BACKFILL_KEYS - 1}`, last);
+  for (let i = 0; i < BACKFILL_PAGES.keys; i++) last = await put(ctx, `backfill/${i}`, `backfilled ${i}`);
+  await ctx.harness.waitForVersion(SITE, `backfill/${BACKFILL_PAGES.keys - 1}`, last);
   const [started] = await startBackfills(ctx.harness.temporal, ctx.harness.config, {
     bucket: ctx.harness.sourceBucket,
     prefix: 'backfill/',
@@ -259,7 +256,10 @@ const SCENARIOS: Record<string, { run: (ctx: Context) => Promise<Recorded>; chec
       const pages = e.filter(
         (x) => x.activityTaskScheduledEventAttributes?.activityType?.name === 'submitBackfillPage',
       );
-      expectThat(pages.length >= BACKFILL_KEYS / BACKFILL_CONCURRENCY, 'several pages (a window at a time)');
+      expectThat(
+        pages.length >= BACKFILL_PAGES.keys / BACKFILL_PAGES.concurrency,
+        'several pages (a window at a time)',
+      );
       expectThat(
         e.some((x) => x.workflowExecutionSignaledEventAttributes?.signalName === 'backfillReports'),
         "the key workflows' reports",
@@ -349,7 +349,7 @@ async function main(): Promise<void> {
         raw.sites[SITE]!.endpoint = proxy.endpoint;
         (raw as Record<string, unknown>).backfill = {
           startDelaySeconds: 1,
-          concurrency: BACKFILL_CONCURRENCY,
+          concurrency: BACKFILL_PAGES.concurrency,
           pageSize: 40,
         };
       },

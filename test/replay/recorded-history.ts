@@ -7,6 +7,12 @@ import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 
 export type History = proto.temporal.api.history.v1.IHistory;
 
+/**
+ * The `backfill-pages` scenario: keys backfilled, and the window (`backfill.concurrency`) they
+ * pass through, smaller so that several pages are listed while reports come back.
+ */
+export const BACKFILL_PAGES = { keys: 40, concurrency: 8 } as const;
+
 /** Where test/replay/record-histories.ts writes the histories of the real engine's runs. */
 export const RECORDED_HISTORIES = path.resolve(__dirname, 'histories');
 

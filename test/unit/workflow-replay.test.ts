@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import * as proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
 import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
-import { loadRecordedHistory, RECORDED_HISTORIES } from '../replay/recorded-history';
+import { BACKFILL_PAGES, loadRecordedHistory, RECORDED_HISTORIES } from '../replay/recorded-history';
 
 /**
  * Replays the histories recorded from the real engine (test/replay/record-histories.ts) with
@@ -75,7 +75,7 @@ test('backfill-pages was recorded before the page refill patch, with pages liste
   const pages = events.filter(
     (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'submitBackfillPage',
   );
-  expect(pages.length).toBeGreaterThan(40 / 8);
+  expect(pages.length).toBeGreaterThan(BACKFILL_PAGES.keys / BACKFILL_PAGES.concurrency);
 });
 
 beforeAll(() => {
