@@ -4,11 +4,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/workflow-bundle-options';
+import { bundleShippedWorkflowCode } from '../workers/workflow-bundle-options';
 
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode(workflowBundleOptions());
+  const { code } = await bundleShippedWorkflowCode();
   const out = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, code);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../clients/kafka';
@@ -27,7 +27,7 @@ import { siteState } from '../operations/site-control';
 import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
 import { SiteGate } from './site-gate';
 import { planSiteReload } from './site-reload';
-import { workflowBundleOptions, workflowStackTracesWanted } from './workflow-bundle-options';
+import { bundleShippedWorkflowCode, workflowStackTracesWanted } from './workflow-bundle-options';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -61,10 +61,7 @@ export const RETIRED_CLIENT_LIFETIME_MS = 60 * 60_000;
 async function workflowSource(): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
   const bundle = process.env.CRR_WORKFLOW_BUNDLE ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
   if (fs.existsSync(bundle) && !workflowStackTracesWanted()) return { workflowBundle: { codePath: bundle } };
-  const code = await bundleWorkflowCode({
-    ...workflowBundleOptions(),
-    logger: new DefaultLogger('WARN'),
-  });
+  const code = await bundleShippedWorkflowCode({ logger: new DefaultLogger('WARN') });
   return { workflowBundle: code };
 }
 

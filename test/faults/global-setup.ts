@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
+import { bundleShippedWorkflowCode } from '../../workers/workflow-bundle-options';
 
 /**
  * Before the fault suite: bundles the workflow code once (as `npm run build` does for
@@ -13,8 +12,7 @@ import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
 export default async function globalSetup(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-faults-run-'));
   const started = Date.now();
-  const { code } = await bundleWorkflowCode({
-    ...workflowBundleOptions(),
+  const { code } = await bundleShippedWorkflowCode({
     logger: {
       trace() {},
       debug() {},

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import * as proto from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
-import { workflowBundleOptions } from '../../workers/workflow-bundle-options';
+import { DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import { bundleShippedWorkflowCode } from '../../workers/workflow-bundle-options';
 import { BACKFILL_PAGES, loadRecordedHistory, RECORDED_HISTORIES } from '../replay/recorded-history';
 
 /**
@@ -90,10 +90,7 @@ beforeAll(() => {
 test('every recorded history replays with the workflow code in the tree', async () => {
   const results: Array<Pick<ReplayResult, 'workflowId'> & { error?: string }> = [];
   // Bundled as production workers bundle it (preloaded, shared modules included).
-  const { code } = await bundleWorkflowCode({
-    ...workflowBundleOptions(),
-    logger: new DefaultLogger('WARN'),
-  });
+  const { code } = await bundleShippedWorkflowCode({ logger: new DefaultLogger('WARN') });
   const replay = Worker.runReplayHistories(
     { workflowBundle: { code }, replayName: 'crr-workflow-replay' },
     NAMES.map((name) => ({ workflowId: name, history: loadRecordedHistory(name) })),
