@@ -153,6 +153,9 @@ function dropOldestPast(entries: Map<string, unknown> | Set<string>, max: number
   }
 }
 
+/** How many versions' markers (and keys with history) a worker remembers per process. */
+export const MARKER_CACHE_ENTRIES = 10_000;
+
 /**
  * Replica markers by version. Versions are immutable, so a marker read once is valid for
  * ever: the cache saves a HEAD per version per decision, and what the worker writes itself
@@ -162,12 +165,20 @@ function dropOldestPast(entries: Map<string, unknown> | Set<string>, max: number
  * one): their history is listed at once, without first asking whether there is any. Only a
  * saved HEAD rests on it, never a skipped listing, so a key whose versions were deleted since
  * costs nothing but that HEAD.
+ *
+ * Why 10,000 entries: an entry costs about 500 bytes of live heap (`node --expose-gc --import
+ * tsx bench/marker-cache-memory.ts`: 5.7 MB for 10,000, 49.6 MB for 100,000, the bound before),
+ * and V8 lets a worker's old generation grow to several times what is live before it collects
+ * (docs/BENCHMARKS.md, "CPU per object"), so a full cache of 100,000 weighed on the worker's
+ * RSS for as long as it ran. What the cache saves is read mostly right after it is written: a
+ * decision reads the newest few versions of a key's target history, which this worker has
+ * just written or read. An entry that has gone costs one HEAD.
  */
 export class MarkerCache {
   private readonly entries = new Map<string, { marker: ReplicaMarker | null; writtenAt?: number }>();
   private readonly keysWithHistory = new Set<string>();
 
-  constructor(private readonly maxEntries = 100_000) {}
+  constructor(private readonly maxEntries = MARKER_CACHE_ENTRIES) {}
 
   private static id(site: string, bucket: string, key: string, versionId: string): string {
     return `${site}\u0000${bucket}\u0000${key}\u0000${versionId}`;

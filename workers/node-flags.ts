@@ -11,8 +11,9 @@
  * The other way round, a deployment of mostly small objects can add `--heap-growing-percent=50`:
  * V8 then lets the old generation grow to 1.5 times what survived the last full collection
  * instead of letting garbage pile up to several times that. W1 at BENCH_SCALE=0.4: worker peak
- * RSS 334–365 / 345–357 → 233 / 235 MiB (W1 / direct) at about the same CPU per object. It is not the
- * default because large streaming copies then collect far more often: W2's worker CPU per
- * 256 MiB object doubled (0.6 → 1.1–1.2 s) and its RSS did not fall; at 25%, W1's CPU rose too.
+ * RSS 334–365 / 345–357 → 233 / 235 MiB (W1 / direct) at about the same CPU per object. It is
+ * not the default because large streaming copies then collect far more often: W2's worker CPU
+ * per 256 MiB object doubled (0.6 → 1.1–1.2 s) and its RSS did not fall; at 25%, W1's CPU rose
+ * too.
  */
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'] as const;
