@@ -105,6 +105,7 @@ export async function copyVersion(
     });
   }
   let copied: CopiedData;
+  const copyEnded = ctx.copyLoad?.copyStarted(source.size);
   try {
     // Two-way: the replica records the digest of the tags both sides start with (tags-sync.ts).
     const withStamp = ctx.isTwoWay?.(task)
@@ -141,6 +142,8 @@ export async function copyVersion(
       subject,
       await explainWriteFailure(target, task.target.bucket, err),
     );
+  } finally {
+    copyEnded?.();
   }
   if (!copied.targetVersionId) {
     // Without versions the target keeps only the latest write: order and exactly-once cannot hold.

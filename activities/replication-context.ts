@@ -32,6 +32,11 @@ export interface ReplicationContext {
   markers: MarkerCache;
   /** Source buckets copied in ranges for a while, after a copy in their parts could not be checked. */
   sourcePartsFallbacks: SourcePartsFallbacks;
+  /**
+   * Told when a copy starts streaming a version's bytes through the worker, with its size; the
+   * returned function when the copy ends (workers/heap-growth.ts sizes V8's heap from it).
+   */
+  copyLoad?: { copyStarted(bytes: number): () => void };
   /** Running backfills: a change to a key they cover brings over the versions from before the rule. */
   backfillScopes?: BackfillScopes;
 }

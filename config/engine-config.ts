@@ -169,6 +169,23 @@ const EngineConfigSchema = z
         pausePollMs: z.number().int().min(100).max(60_000).default(1000),
         /** How often a worker reads which backfills run (their keys bring older versions along). */
         backfillScopePollMs: z.number().int().min(100).max(60_000).default(3000),
+        /**
+         * How far V8 lets the worker's old generation grow between full collections while it
+         * streams little (workers/heap-growth.ts): `tightPercent` (0 leaves V8's own growth at
+         * all times) until the copies in progress add up to `streamingBytes`, and again once
+         * they stayed under it for `settleMs`. A `--heap-growing-percent` given to node wins.
+         */
+        heapGrowth: z
+          .object({
+            tightPercent: z.number().int().min(0).max(1000).default(50),
+            streamingBytes: z
+              .number()
+              .int()
+              .min(0)
+              .default(8 * MiB),
+            settleMs: z.number().int().min(0).max(600_000).default(5000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /**
@@ -239,6 +256,12 @@ const EngineConfigSchema = z
         summaryIntervalMs: z.number().int().min(1000).default(30_000),
         /** Prometheus metrics on http://<metrics.host>:<port>/metrics; 0 turns them off. */
         metricsPort: z.number().int().min(0).max(65_535).default(9465),
+        /**
+         * V8's `--heap-growing-percent` for the populator (0 leaves V8's own growth): it streams
+         * no data, so its garbage need not pile up to four times its live heap. A
+         * `--heap-growing-percent` given to node wins.
+         */
+        heapGrowingPercent: z.number().int().min(0).max(1000).default(50),
       })
       .prefault({}),
     /** Where the processes serve Prometheus metrics (`/metrics`): loopback unless told otherwise. */

@@ -21,6 +21,7 @@ import { populatorMetrics } from '../metrics/populator-metrics';
 import { collectProcessMetrics, processRegistry } from '../metrics/registry';
 import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../shared/logger';
+import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-heap';
 import { startBacklogObserver } from './backlog-observer';
 import { createPopulator } from './populator';
 
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
   const configFile = opts.config ?? defaultConfigPath(process.env);
   const config = loadEngineConfig(configFile);
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
+  const heapGrowth = config.populator.heapGrowingPercent;
+  if (heapGrowth > 0 && !heapGrowthSetByOperator()) setHeapGrowingPercent(heapGrowth);
   const kafka = createKafka(config, 'populator');
   // A lazy connection lets the populator start (and wait) while Temporal is still down.
   const temporal = lazyTemporalClient(config);

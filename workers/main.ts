@@ -11,6 +11,7 @@ import { startMetricsServer } from '../metrics/server';
 import { workerMetrics } from '../metrics/worker-metrics';
 import { createLogger } from '../shared/logger';
 import { createReplicationWorker } from './replication-worker';
+import { heapGrowthPolicyFor } from './heap-growth';
 
 async function main(): Promise<void> {
   const program = new Command('crr-worker')
@@ -44,12 +45,15 @@ async function main(): Promise<void> {
         : undefined;
     // The config file is watched: sites and rules added with `replication setup` are served
     // without a restart (docs/OPERATIONS.md, "Change the config while the processes run").
+    // The process's own: V8's flags are global, so a host running several workers (tests) has none.
+    const copyLoad = heapGrowthPolicyFor(config.worker.heapGrowth, logger);
     const worker = await createReplicationWorker({
       config,
       logger,
       sites,
       sdkMetricsAddress,
       configFile,
+      ...(copyLoad ? { copyLoad } : {}),
     });
     // Temporal's runtime already turns SIGINT/SIGTERM into a graceful worker shutdown.
     await worker.run();

@@ -8,12 +8,10 @@
  * collection. A deployment that copies mostly large objects and counts every MiB can run the
  * worker with `--max-semi-space-size=1`.
  *
- * The other way round, a deployment of mostly small objects can add `--heap-growing-percent=50`:
- * V8 then lets the old generation grow to 1.5 times what survived the last full collection
- * instead of letting garbage pile up to several times that. W1 at BENCH_SCALE=0.4: worker peak
- * RSS 334–365 / 345–357 → 233 / 235 MiB (W1 / direct) at about the same CPU per object. It is
- * not the default because large streaming copies then collect far more often: W2's worker CPU
- * per 256 MiB object doubled (0.6 → 1.1–1.2 s) and its RSS did not fall; at 25%, W1's CPU rose
- * too.
+ * The old generation's growth is the worker's own to set, from what it copies
+ * (workers/heap-growth.ts): `--heap-growing-percent=50` while it streams little, V8's own
+ * growth while large copies stream. No one value fits both: 50 took W1's peak RSS from
+ * 334–365 to 228–240 MiB, but doubled W2's worker CPU per 256 MiB object when set for the
+ * whole process. A `--heap-growing-percent` given here or in NODE_OPTIONS turns the policy off.
  */
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'] as const;

@@ -8,6 +8,7 @@ import { connectTemporal, connectWorkerConnection } from '../clients/temporal';
 import type { Logger } from 'pino';
 import { createReplicationActivities, MarkerCache, SourcePartsFallbacks } from '../activities';
 import { createBackfillActivities } from '../activities/backfill-activities';
+import type { ReplicationContext } from '../activities/replication-context';
 import { signalReplicationTasks } from '../clients/replication-signals';
 import { watchBackfillScopes } from '../operations/backfill';
 import { clientFor, createSiteClient, createSiteClients, WORKER_MAX_SOCKETS } from '../clients/s3';
@@ -43,6 +44,8 @@ export interface ReplicationWorkerOptions {
   configFile?: string;
   /** How often the config file is checked (default 2 s). */
   configPollMs?: number;
+  /** Told when copies start and end streaming (the process's heap growth policy, workers/heap-growth.ts). */
+  copyLoad?: ReplicationContext['copyLoad'];
 }
 
 /**
@@ -170,6 +173,7 @@ export async function createReplicationWorker(
     markers: new MarkerCache(),
     sourcePartsFallbacks: new SourcePartsFallbacks(),
     backfillScopes,
+    ...(options.copyLoad ? { copyLoad: options.copyLoad } : {}),
   });
   const activities = {
     ...replicationActivities,

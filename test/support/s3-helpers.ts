@@ -1,16 +1,26 @@
 import { createHash } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
+  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { readReplicaMarker } from '../../activities/replica-metadata';
 import { keyHistory } from '../../activities/version-history';
+
+/** Creates `bucket` with versioning enabled, as every replicated bucket must be. */
+export async function createVersionedBucket(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+}
 
 export async function md5Of(s3: S3Client, bucket: string, key: string, versionId?: string): Promise<string> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
