@@ -36,7 +36,10 @@ async function main(): Promise<void> {
   const config = loadEngineConfig(configFile);
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
   const heapGrowth = config.populator.heapGrowingPercent;
-  if (heapGrowth > 0 && !heapGrowthSetByOperator()) setHeapGrowingPercent(heapGrowth);
+  if (heapGrowth > 0 && !heapGrowthSetByOperator()) {
+    setHeapGrowingPercent(heapGrowth);
+    logger.info({ heapGrowingPercent: heapGrowth }, `old generation kept to ${heapGrowth}% growth`);
+  }
   const kafka = createKafka(config, 'populator');
   // A lazy connection lets the populator start (and wait) while Temporal is still down.
   const temporal = lazyTemporalClient(config);

@@ -20,6 +20,8 @@ import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-hea
  * `settleMs` after, so that the gaps between large copies do not flip it back and forth.
  * V8 reads the flag at every full collection (`MemoryController::GrowingFactor`): a change
  * takes effect at the next one, in every isolate of the process (the workflow threads too).
+ * The flag is one aligned integer that the workflow threads' collectors may read while the
+ * main thread writes it: either value is a valid growth, so the race cannot do harm.
  */
 export interface HeapGrowthOptions {
   /** The old generation's growth while the worker streams little, in percent; 0 leaves V8's. */

@@ -43,10 +43,10 @@ async function main(): Promise<void> {
       config.worker.sdkMetricsPort > 0
         ? `${host.includes(':') ? `[${host}]` : host}:${config.worker.sdkMetricsPort}`
         : undefined;
-    // The config file is watched: sites and rules added with `replication setup` are served
-    // without a restart (docs/OPERATIONS.md, "Change the config while the processes run").
     // The process's own: V8's flags are global, so a host running several workers (tests) has none.
     const copyLoad = heapGrowthPolicyFor(config.worker.heapGrowth, logger);
+    // The config file is watched: sites and rules added with `replication setup` are served
+    // without a restart (docs/OPERATIONS.md, "Change the config while the processes run").
     const worker = await createReplicationWorker({
       config,
       logger,
