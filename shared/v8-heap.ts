@@ -11,6 +11,30 @@ export function setHeapGrowingPercent(percent: number): void {
 }
 
 /**
+ * The value node was given for a V8 flag (`--name=value` or `--name value`, `-` and `_` alike),
+ * in its arguments or NODE_OPTIONS (the arguments win); `''` for a flag given without a value,
+ * undefined when not given.
+ */
+export function nodeFlagValue(
+  name: string,
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string | undefined = process.env.NODE_OPTIONS,
+): string | undefined {
+  const wanted = name.replace(/^--/, '').replace(/_/g, '-');
+  const find = (args: readonly string[]) => {
+    for (const [i, arg] of args.entries()) {
+      const match = /^--([^=]+)(?:=(.*))?$/.exec(arg);
+      if (!match || match[1]!.replace(/_/g, '-') !== wanted) continue;
+      if (match[2] !== undefined) return match[2];
+      const next = args[i + 1];
+      return next !== undefined && !next.startsWith('-') ? next : '';
+    }
+    return undefined;
+  };
+  return find(execArgv) ?? find((nodeOptions ?? '').split(/\s+/).filter(Boolean));
+}
+
+/**
  * Whether the process was started with its own `--heap-growing-percent` (node's arguments or
  * NODE_OPTIONS): then the operator chose, and the engine leaves the flag alone.
  */
@@ -18,6 +42,5 @@ export function heapGrowthSetByOperator(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
 ): boolean {
-  const named = (arg: string) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg);
-  return execArgv.some(named) || (nodeOptions ?? '').split(/\s+/).some(named);
+  return nodeFlagValue('heap-growing-percent', execArgv, nodeOptions) !== undefined;
 }

@@ -13,5 +13,8 @@
  * growth while large copies stream. No one value fits both: 50 took W1's peak RSS from
  * 334–365 to 228–240 MiB, but doubled W2's worker CPU per 256 MiB object when set for the
  * whole process. A `--heap-growing-percent` given here or in NODE_OPTIONS turns the policy off.
+ *
+ * The semi-space size here is the main thread's: the workflow threads are created with 1 MiB
+ * (workers/workflow-thread-heap.ts).
  */
 export const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'] as const;

@@ -29,6 +29,7 @@ import { controlTaskQueue, taskQueueFor } from '../shared/workflow-contract';
 import { SiteGate } from './site-gate';
 import { planSiteReload } from './site-reload';
 import { bundleShippedWorkflowCode, workflowStackTracesWanted } from './workflow-bundle-options';
+import { withWorkflowThreadHeap } from './workflow-thread-heap';
 
 export interface ReplicationWorkerOptions {
   config: EngineConfig;
@@ -204,16 +205,18 @@ export async function createReplicationWorker(
     maxHeartbeatThrottleInterval: '1 second',
   });
   // Every worker process also runs the sites' control workflows (pause state, scheduled resume).
-  const controlWorker = await Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: controlTaskQueue(prefix),
-    ...source,
-    maxConcurrentWorkflowTaskExecutions: 2,
-    maxCachedWorkflows: 100,
-  });
+  const controlWorker = await withWorkflowThreadHeap(() =>
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: controlTaskQueue(prefix),
+      ...source,
+      maxConcurrentWorkflowTaskExecutions: 2,
+      maxCachedWorkflows: 100,
+    }),
+  );
   const gate = new SiteGate(sites, {
-    start: (site) => Worker.create(siteWorkerOptions(site)),
+    start: (site) => withWorkflowThreadHeap(() => Worker.create(siteWorkerOptions(site))),
     pauseState: (site) => siteState(temporal.client, prefix, site),
     pollMs: w.pausePollMs,
     logger,
