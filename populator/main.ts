@@ -21,7 +21,7 @@ import { populatorMetrics } from '../metrics/populator-metrics';
 import { collectProcessMetrics, processRegistry } from '../metrics/registry';
 import { startMetricsServer } from '../metrics/server';
 import { createLogger } from '../shared/logger';
-import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-heap';
+import { heapGrowthIsOurs, setHeapGrowingPercent } from '../shared/v8-heap';
 import { startBacklogObserver } from './backlog-observer';
 import { createPopulator } from './populator';
 
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const config = loadEngineConfig(configFile);
   for (const warning of config.warnings) logger.warn({ config: true }, warning);
   const heapGrowth = config.populator.heapGrowingPercent;
-  if (heapGrowth > 0 && !heapGrowthSetByOperator()) {
+  if (heapGrowthIsOurs(heapGrowth, 'populator.heapGrowingPercent', logger)) {
     setHeapGrowingPercent(heapGrowth);
     logger.info({ heapGrowingPercent: heapGrowth }, `old generation kept to ${heapGrowth}% growth`);
   }

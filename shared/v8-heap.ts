@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import type { Logger } from 'pino';
 
 /**
  * Sets V8's `--heap-growing-percent` in this process: how far the old generation may grow over
@@ -43,4 +44,21 @@ export function heapGrowthSetByOperator(
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
 ): boolean {
   return nodeFlagValue('heap-growing-percent', execArgv, nodeOptions) !== undefined;
+}
+
+/**
+ * Whether the engine sets `--heap-growing-percent` itself, from the config's `setting`
+ * (`percent`): not when it is 0, nor when node was given its own (the operator chose). Both
+ * cases are logged, so a process says at start who sizes its heap.
+ */
+export function heapGrowthIsOurs(percent: number, setting: string, logger: Pick<Logger, 'info'>): boolean {
+  if (percent === 0) {
+    logger.info(`${setting} is 0: V8 sizes the old generation on its own`);
+    return false;
+  }
+  if (heapGrowthSetByOperator()) {
+    logger.info(`node was given --heap-growing-percent: ${setting} is not applied`);
+    return false;
+  }
+  return true;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-heap';
+import { heapGrowthIsOurs, setHeapGrowingPercent } from '../shared/v8-heap';
 
 /**
  * How far V8 lets the worker's old generation grow between full collections, set from what
@@ -11,9 +11,9 @@ import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-hea
  * garbage piles up to about 175 MB before a collection: most of W1's peak RSS over 256 MiB.
  * `--heap-growing-percent=50` keeps the old generation at 1.5 times what is alive, for about
  * 1 CPU-ms more per small object (a full collection every second or two). Large streaming
- * copies need the room: with the flag, W2's worker
- * CPU per 256 MiB object doubled (a full collection every 100 ms, each sweeping the copies'
- * socket buffers). No one flag value fits both (docs/BENCHMARKS.md, "Worker RSS").
+ * copies need the room: with the flag, W2's worker CPU per 256 MiB object doubled (a full
+ * collection every 100 ms, each sweeping the copies' socket buffers). No one flag value fits
+ * both (docs/BENCHMARKS.md, "Worker RSS").
  *
  * So the worker sets the flag while the copies it streams add up to less than
  * `streamingBytes`, and leaves V8 its own factor while they add up to more, and for
@@ -24,7 +24,7 @@ import { heapGrowthSetByOperator, setHeapGrowingPercent } from '../shared/v8-hea
  * main thread writes it: either value is a valid growth, so the race cannot do harm.
  */
 export interface HeapGrowthOptions {
-  /** The old generation's growth while the worker streams little, in percent; 0 leaves V8's. */
+  /** The old generation's growth while the worker streams little, in percent (above 0). */
   tightPercent: number;
   /** Bytes of copies in progress from which V8 chooses its own growth. */
   streamingBytes: number;
@@ -95,20 +95,13 @@ export class HeapGrowthPolicy {
 
 /**
  * The worker process's policy from its config, or none: when `tightPercent` is 0, or when the
- * operator gave node its own `--heap-growing-percent` (logged either way).
+ * operator gave node its own `--heap-growing-percent` (`heapGrowthIsOurs`).
  */
 export function heapGrowthPolicyFor(
   config: Omit<HeapGrowthOptions, 'setPercent'>,
   logger: Pick<Logger, 'info' | 'debug'>,
 ): HeapGrowthPolicy | undefined {
-  if (config.tightPercent === 0) {
-    logger.info('worker.heapGrowth.tightPercent is 0: V8 sizes the old generation on its own');
-    return undefined;
-  }
-  if (heapGrowthSetByOperator()) {
-    logger.info('node was given --heap-growing-percent: the worker leaves it as given');
-    return undefined;
-  }
+  if (!heapGrowthIsOurs(config.tightPercent, 'worker.heapGrowth.tightPercent', logger)) return undefined;
   logger.info(
     { heapGrowth: config },
     `old generation kept to ${config.tightPercent}% growth while copies in progress add up to less than ${sizeOf(config.streamingBytes)}`,
