@@ -5,6 +5,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { resolveSiteCredentials } from '../config/credentials';
 import type { EngineConfig, SiteConfig } from '../config/engine-config';
+import { trimRequestPipeline } from './s3-request-pipeline';
 import { caBundleAgent, nameTlsFailures } from './s3-tls';
 
 export interface S3SiteConnection {
@@ -31,7 +32,12 @@ export const WORKER_MAX_SOCKETS = Infinity;
  * The S3 clients of the engine: one per site, each with a keep-alive socket pool sized for the
  * process's concurrency. Retries are Temporal's (or the populator's), never the SDK's.
  */
-export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Client {
+export function createS3Client(
+  site: S3SiteConnection,
+  maxSockets = 64,
+  /** 'sdk-default' keeps every middleware of the SDK (for `npm run bench:sdk-request`'s comparison). */
+  pipeline: 'trimmed' | 'sdk-default' = 'trimmed',
+): S3Client {
   // The SDK's notice that releases after January 2027 need Node 22 was printed on every CLI
   // command; it is about the SDK's future, not this run (docs/DEVELOPMENT.md says which Node
   // to use). Only that one notice is silenced, and only when the user did not decide.
@@ -62,6 +68,7 @@ export function createS3Client(site: S3SiteConnection, maxSockets = 64): S3Clien
     }),
   });
   nameTlsFailures(client, site);
+  if (pipeline === 'trimmed') trimRequestPipeline(client);
   return client;
 }
 
