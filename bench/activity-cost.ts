@@ -11,6 +11,8 @@
  * the worker's and each MinIO server's. Keys are `obj-<i>` (BENCH_ACTIVITY_KEYS=padded:
  * `obj-<i>` zero-padded, so that no key is a prefix of another): MinIO lists a key's versions
  * by walking its folder and reading every key that the key is a prefix of, up to the page size.
+ * BENCH_SDK_PIPELINE=sdk-default gives the site clients the SDK's whole default middleware stack
+ * instead of the engine's trimmed one (clients/s3-request-pipeline.ts), for an A/B of it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,6 +38,7 @@ const versions = Number(process.argv[2] ?? 2000);
 const concurrency = Number(process.argv[3] ?? 16);
 const BODY = Buffer.alloc(4096, 7);
 const padded = process.env.BENCH_ACTIVITY_KEYS === 'padded';
+const pipeline = process.env.BENCH_SDK_PIPELINE === 'sdk-default' ? 'sdk-default' : 'trimmed';
 const keyOf = (i: number) => `obj-${padded ? String(i).padStart(String(versions).length, '0') : i}`;
 
 async function versionedBucket(s3: S3Client, bucket: string) {
@@ -59,8 +62,8 @@ async function main() {
       forcePathStyle: true,
       credentials,
     });
-    const sourceS3 = createS3Client(connection(source!.site.endpoint));
-    const targetS3 = createS3Client(connection(target!.site.endpoint));
+    const sourceS3 = createS3Client(connection(source!.site.endpoint), 64, pipeline);
+    const targetS3 = createS3Client(connection(target!.site.endpoint), 64, pipeline);
     await versionedBucket(sourceS3, 'src');
     await versionedBucket(targetS3, 'dst');
     await versionedBucket(targetS3, 'raw');
@@ -152,7 +155,7 @@ async function main() {
       `${what.padEnd(55)}${r.cpuMs.toFixed(2)} CPU-ms per version (MinIO source ${r.sourceMs.toFixed(2)}, target ${r.targetMs.toFixed(2)}), ${r.perSecond.toFixed(0)}/s`;
     console.log(
       [
-        `${n} versions of 4 KiB, keys ${padded ? 'zero-padded' : 'obj-<i>'}, ${concurrency} at a time, node ${process.version} ${process.execArgv.join(' ')}`,
+        `${n} versions of 4 KiB, keys ${padded ? 'zero-padded' : 'obj-<i>'}, ${concurrency} at a time, ${pipeline} SDK pipeline, node ${process.version} ${process.execArgv.join(' ')}`,
         line('copyObjectVersion (list target, list source, GET, PUT):', measured),
         line('raw GET + PUT:', bare),
         line('copyObjectVersion again (already replicated):', again),
