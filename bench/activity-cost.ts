@@ -14,24 +14,16 @@
  * BENCH_SDK_PIPELINE=sdk-default gives the site clients the SDK's whole default middleware stack
  * instead of the engine's trimmed one (clients/s3-request-pipeline.ts), for an A/B of it.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  CreateBucketCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pLimit from 'p-limit';
 import pino from 'pino';
 import { createReplicationActivities, MarkerCache, SourcePartsFallbacks } from '../activities';
 import { createS3Client } from '../clients/s3';
-import { startMinio } from '../stack/minio';
 import type { ReplicationTask } from '../shared/replication-task';
 import { workerMetrics } from '../metrics/worker-metrics';
-import { copyObjectStreaming } from './baselines';
+import { copyObjectStreaming, createVersionedBucket } from './baselines';
+import { startBenchSites } from './bench-sites';
 import { cpuMsSince, processCpuSeconds } from './process-metrics';
 
 const versions = Number(process.argv[2] ?? 2000);
@@ -41,32 +33,17 @@ const padded = process.env.BENCH_ACTIVITY_KEYS === 'padded';
 const pipeline = process.env.BENCH_SDK_PIPELINE === 'sdk-default' ? 'sdk-default' : 'trimmed';
 const keyOf = (i: number) => `obj-${padded ? String(i).padStart(String(versions).length, '0') : i}`;
 
-async function versionedBucket(s3: S3Client, bucket: string) {
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
-}
-
 async function main() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-activity-cost-'));
-  const log = () => undefined;
-  const credentials = { accessKeyId: 'benchadmin', secretAccessKey: 'benchadmin-secret' };
-  const [source, target] = await Promise.all(
-    ['source', 'target'].map((name) => startMinio({ name, dataDir: dir, logDir: dir, ...credentials, log })),
-  );
+  const {
+    sites: [source, target],
+    stop,
+  } = await startBenchSites('activity-cost', ['source', 'target']);
   try {
-    const connection = (endpoint: string) => ({
-      endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials,
-    });
-    const sourceS3 = createS3Client(connection(source!.site.endpoint), 64, pipeline);
-    const targetS3 = createS3Client(connection(target!.site.endpoint), 64, pipeline);
-    await versionedBucket(sourceS3, 'src');
-    await versionedBucket(targetS3, 'dst');
-    await versionedBucket(targetS3, 'raw');
+    const sourceS3 = createS3Client(source!.connection, 64, pipeline);
+    const targetS3 = createS3Client(target!.connection, 64, pipeline);
+    await createVersionedBucket(sourceS3, 'src');
+    await createVersionedBucket(targetS3, 'dst');
+    await createVersionedBucket(targetS3, 'raw');
     const [sourcePid, targetPid] = await Promise.all([
       source!.process.serverPid(),
       target!.process.serverPid(),
@@ -163,8 +140,7 @@ async function main() {
       ].join('\n'),
     );
   } finally {
-    await Promise.all([source?.process.stop(), target?.process.stop()]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -9,9 +9,6 @@
  * Prints CPU-ms per request (process CPU, so the HTTP and socket work of the request count).
  * The first round of each pipeline warms the JIT and the socket pool and is not counted.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -21,8 +18,8 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { createS3Client } from '../clients/s3';
-import { startMinio } from '../stack/minio';
 import { createVersionedBucket } from './baselines';
+import { startBenchSites } from './bench-sites';
 import { cpuMsSince } from './process-metrics';
 
 const requests = Number(process.argv[2] ?? 3000);
@@ -32,72 +29,50 @@ const BODY = Buffer.alloc(4096, 7);
 const BUCKET = 'sdk-request-cost';
 
 /** The four requests of a small object's first copy: target HEAD (404), source listing, GET, PUT. */
-const commands: Array<[string, (i: number) => { send(s3: S3Client): Promise<unknown> }]> = [
+const commands: Array<[string, (s3: S3Client, i: number) => Promise<unknown>]> = [
   [
     'HEAD (404)',
-    (i) => ({
-      send: (s3) =>
-        s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `absent-${i}` })).catch(() => undefined),
-    }),
+    (s3, i) => s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `absent-${i}` })).catch(() => undefined),
   ],
-  [
-    'PUT 4 KiB',
-    (i) => ({ send: (s3) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `obj-${i}`, Body: BODY })) }),
-  ],
+  ['PUT 4 KiB', (s3, i) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `obj-${i}`, Body: BODY }))],
   [
     'GET 4 KiB',
-    (i) => ({
-      send: async (s3) => {
-        const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `obj-${i}` }));
-        return out.Body?.transformToByteArray();
-      },
-    }),
+    async (s3, i) => {
+      const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `obj-${i}` }));
+      return out.Body?.transformToByteArray();
+    },
   ],
   [
     'ListObjectVersions',
-    (i) => ({
-      send: (s3) =>
-        s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: `obj-${i}`, MaxKeys: 10 })),
-    }),
+    (s3, i) => s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: `obj-${i}`, MaxKeys: 10 })),
   ],
 ];
 
-async function cpuPerRequest(s3: S3Client, make: (i: number) => { send(s3: S3Client): Promise<unknown> }) {
+async function cpuPerRequest(s3: S3Client, request: (s3: S3Client, i: number) => Promise<unknown>) {
   const limit = pLimit(concurrency);
   const since = process.cpuUsage();
-  await Promise.all(Array.from({ length: requests }, (_, i) => limit(() => make(i).send(s3))));
+  await Promise.all(Array.from({ length: requests }, (_, i) => limit(() => request(s3, i))));
   return cpuMsSince(since) / requests;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crr-sdk-request-cost-'));
-  const credentials = { accessKeyId: 'benchadmin', secretAccessKey: 'benchadmin-secret' };
-  const minio = await startMinio({
-    name: 'source',
-    dataDir: dir,
-    logDir: dir,
-    ...credentials,
-    log: () => undefined,
-  });
+  const {
+    sites: [minio],
+    stop,
+  } = await startBenchSites('sdk-request-cost', ['source']);
   try {
-    const connection = {
-      endpoint: minio.site.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials,
-    };
     const pipelines = {
-      trimmed: createS3Client(connection, 64, 'trimmed'),
-      'sdk-default': createS3Client(connection, 64, 'sdk-default'),
+      trimmed: createS3Client(minio!.connection, 64, 'trimmed'),
+      'sdk-default': createS3Client(minio!.connection, 64, 'sdk-default'),
     };
     await createVersionedBucket(pipelines.trimmed, BUCKET);
     const results = new Map<string, number[]>();
     for (let round = 0; round <= rounds; round++) {
       for (const [pipeline, s3] of Object.entries(pipelines)) {
-        for (const [name, make] of commands) {
-          const ms = await cpuPerRequest(s3, make);
+        for (const [name, request] of commands) {
+          const ms = await cpuPerRequest(s3, request);
           if (round === 0) continue;
           const key = `${pipeline}\t${name}`;
           results.set(key, [...(results.get(key) ?? []), ms]);
@@ -117,7 +92,7 @@ async function main() {
       console.log(`${pipeline}: the four requests of a first copy, ${perObject.toFixed(2)} CPU-ms`);
     }
   } finally {
-    await minio.process.stop();
+    await stop();
   }
 }
 

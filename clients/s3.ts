@@ -35,7 +35,7 @@ export const WORKER_MAX_SOCKETS = Infinity;
 export function createS3Client(
   site: S3SiteConnection,
   maxSockets = 64,
-  /** 'sdk-default' keeps every middleware of the SDK (for `npm run bench:sdk-request`'s comparison). */
+  /** 'sdk-default' keeps every middleware of the SDK (for the A/B of `bench:sdk-request` and `bench:activity`). */
   pipeline: 'trimmed' | 'sdk-default' = 'trimmed',
 ): S3Client {
   // The SDK's notice that releases after January 2027 need Node 22 was printed on every CLI
